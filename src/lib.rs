@@ -1,0 +1,4 @@
+//! rebootscan: is a reboot pending on a Windows machine, and what proves it — from offline
+//! registry hives.
+
+pub mod load;
