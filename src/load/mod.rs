@@ -3,5 +3,15 @@
 //! Knows about bytes, cells and transaction logs; knows nothing about reboots.
 
 pub mod base_block;
+pub mod control_set;
 pub mod filetime;
+pub mod guard;
+pub mod kind;
 pub mod logs;
+pub mod multi_sz;
+pub mod open;
+pub mod pending_renames;
+pub mod reader;
+pub mod replay;
+
+pub use open::{HiveFile, LoadError, LoadOptions};

@@ -1,0 +1,95 @@
+//! REG_SZ / REG_MULTI_SZ decoding from raw bytes.
+//!
+//! Written by hand because nt-hive's `multi_string_data()` (and regipy's, yarp's and notatin's
+//! decoders) stop at or drop empty strings, and empty strings carry meaning in
+//! PendingFileRenameOperations.
+
+/// UTF-16LE text up to the first NUL (or the end), lossy.
+pub fn utf16_until_nul(bytes: &[u8]) -> String {
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+        .take_while(|&unit| unit != 0)
+        .collect();
+    String::from_utf16_lossy(&units)
+}
+
+/// The strings of a REG_MULTI_SZ, every empty string kept, plus what was wrong with the
+/// encoding.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SplitStrings {
+    /// Every NUL-terminated string in order, including empty ones, up to (not including) the
+    /// final list terminator. Trailing empty strings beyond the terminator are counted in
+    /// `trailing_empty` instead.
+    pub strings: Vec<String>,
+    /// Empty strings found after the last non-empty one (the list terminator and any padding).
+    pub trailing_empty: usize,
+    /// The data ended without a NUL after its last string.
+    pub unterminated: bool,
+    /// The byte count was odd (a UTF-16 unit was cut in half).
+    pub odd_length: bool,
+}
+
+/// Splits REG_MULTI_SZ bytes on NUL units without losing empty strings in the middle.
+pub fn split_strings(bytes: &[u8]) -> SplitStrings {
+    let mut result = SplitStrings { odd_length: bytes.len() % 2 != 0, ..Default::default() };
+    let mut current: Vec<u16> = Vec::new();
+    let mut tokens: Vec<String> = Vec::new();
+    for pair in bytes.chunks_exact(2) {
+        let unit = u16::from_le_bytes([pair[0], pair[1]]);
+        if unit == 0 {
+            tokens.push(String::from_utf16_lossy(&current));
+            current.clear();
+        } else {
+            current.push(unit);
+        }
+    }
+    if !current.is_empty() {
+        result.unterminated = true;
+        tokens.push(String::from_utf16_lossy(&current));
+    }
+    let last_non_empty = tokens.iter().rposition(|t| !t.is_empty()).map_or(0, |i| i + 1);
+    result.trailing_empty = tokens.len() - last_non_empty;
+    tokens.truncate(last_non_empty);
+    result.strings = tokens;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utf16(text: &str) -> Vec<u8> {
+        text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn empty_strings_in_the_middle_are_kept() {
+        let split = split_strings(&utf16("a\0\0b\0c\0\0"));
+        assert_eq!(split.strings, vec!["a", "", "b", "c"]);
+        assert_eq!(split.trailing_empty, 1);
+        assert!(!split.unterminated && !split.odd_length);
+    }
+
+    #[test]
+    fn missing_terminator_and_odd_length_are_reported() {
+        let mut bytes = utf16("a\0bc");
+        bytes.push(0x41);
+        let split = split_strings(&bytes);
+        assert_eq!(split.strings, vec!["a", "bc"]);
+        assert!(split.unterminated);
+        assert!(split.odd_length);
+    }
+
+    #[test]
+    fn empty_list_has_no_strings() {
+        assert_eq!(split_strings(&[]).strings, Vec::<String>::new());
+        assert_eq!(split_strings(&utf16("\0")).strings, Vec::<String>::new());
+    }
+
+    #[test]
+    fn reg_sz_stops_at_nul() {
+        assert_eq!(utf16_until_nul(&utf16("host\0junk")), "host");
+        assert_eq!(utf16_until_nul(&utf16("host")), "host");
+    }
+}

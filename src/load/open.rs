@@ -1,0 +1,234 @@
+//! Opening a hive file read-only: memory-map clean hives, judge the base block, replay the
+//! transaction logs of dirty ones into a private copy.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use memmap2::{Advice, Mmap};
+use serde::Serialize;
+
+use crate::load::base_block::{BaseBlock, BaseBlockError, BaseBlockProblem, BASE_BLOCK_SIZE};
+use crate::load::kind::{self, HiveKind, KindDetection};
+use crate::load::replay as logs;
+use crate::load::reader::{HiveReader, ReadError};
+
+/// How to load hives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Replay `.LOG1`/`.LOG2` into dirty hives (the default). When off, the primary is read
+    /// as it is on disk.
+    pub replay_logs: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { replay_logs: true }
+    }
+}
+
+/// Why a hive file could not be loaded at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot read the file: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {problem}", path.display())]
+    NotAHive { path: PathBuf, problem: BaseBlockError },
+    #[error("{}: {problem}", path.display())]
+    Unreadable { path: PathBuf, problem: BaseBlockProblem },
+    #[error("{}: {problem}", path.display())]
+    Recovery { path: PathBuf, problem: logs::RecoveryError },
+    #[error("{}: {problem}", path.display())]
+    Corrupt { path: PathBuf, problem: ReadError },
+}
+
+impl LoadError {
+    pub fn path(&self) -> &Path {
+        match self {
+            LoadError::Io { path, .. }
+            | LoadError::NotAHive { path, .. }
+            | LoadError::Unreadable { path, .. }
+            | LoadError::Recovery { path, .. }
+            | LoadError::Corrupt { path, .. } => path,
+        }
+    }
+}
+
+/// The bytes a hive is read from: the evidence file mapped read-only, or a private copy.
+enum HiveBytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl HiveBytes {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            HiveBytes::Mapped(map) => map,
+            HiveBytes::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// What happened to a dirty hive's transaction logs.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogReplay {
+    /// Log files found beside the hive.
+    pub logs_found: Vec<PathBuf>,
+    /// The replay report (what was applied, what was skipped and why); `None` when replay
+    /// was switched off.
+    pub report: Option<logs::RecoveryReport>,
+    /// True when the hive is read as recovered from the logs.
+    pub applied: bool,
+}
+
+/// One loaded hive: its judged base block, its kind, and read access to its cells.
+pub struct HiveFile {
+    pub path: PathBuf,
+    pub file_size: u64,
+    /// Base block of the file on disk (before any log replay).
+    pub base_block: BaseBlock,
+    pub kind: KindDetection,
+    /// Present for dirty hives.
+    pub log_replay: Option<LogReplay>,
+    /// Plain-English caveats about this hive (dirty without logs, delta hive, …).
+    pub warnings: Vec<String>,
+    bytes: HiveBytes,
+}
+
+impl std::fmt::Debug for HiveFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HiveFile").field("path", &self.path).field("kind", &self.kind.kind).finish()
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
+    move |source| LoadError::Io { path: path.to_path_buf(), source }
+}
+
+/// Maps the file; falls back to reading it when mapping is not possible (pipes, some
+/// network file systems).
+fn map_or_read(file: &File, path: &Path, len: u64) -> Result<HiveBytes, LoadError> {
+    // SAFETY: the mapping is read-only and private to this process. Evidence files are not
+    // expected to change while we read them; if one is truncated underneath us the process
+    // may receive SIGBUS, which is the documented trade-off of mapping (see README).
+    match unsafe { Mmap::map(file) } {
+        Ok(map) => {
+            // Without this the kernel reads megabytes around every page fault; with it a cold
+            // lookup in a 100 MB hive touches a few dozen pages.
+            let _ = map.advise(Advice::Random);
+            Ok(HiveBytes::Mapped(map))
+        }
+        Err(_) => {
+            let mut bytes = Vec::with_capacity(len as usize);
+            let mut reader = file;
+            reader.read_to_end(&mut bytes).map_err(io_error(path))?;
+            Ok(HiveBytes::Owned(bytes))
+        }
+    }
+}
+
+fn read_logs(paths: &[PathBuf]) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
+    let mut logs = Vec::new();
+    let mut warnings = Vec::new();
+    for path in paths {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match std::fs::read(path) {
+            Ok(bytes) => logs.push((name, bytes)),
+            Err(error) => warnings.push(format!("transaction log {} could not be read: {error}", path.display())),
+        }
+    }
+    (logs, warnings)
+}
+
+impl HiveFile {
+    /// Opens `path` read-only and prepares it for reading. Never writes to the file.
+    pub fn open(path: &Path, options: LoadOptions) -> Result<HiveFile, LoadError> {
+        let file = File::open(path).map_err(io_error(path))?;
+        let file_size = file.metadata().map_err(io_error(path))?.len();
+        let not_a_hive = |problem| LoadError::NotAHive { path: path.to_path_buf(), problem };
+        if file_size == 0 {
+            return Err(not_a_hive(BaseBlockError::Empty));
+        }
+        let mut bytes = map_or_read(&file, path, file_size)?;
+        let base_block = BaseBlock::parse(bytes.as_slice()).map_err(not_a_hive)?;
+        if (file_size as usize) < BASE_BLOCK_SIZE {
+            return Err(not_a_hive(BaseBlockError::TooShort { len: file_size as usize, needed: BASE_BLOCK_SIZE }));
+        }
+
+        let mut warnings = Vec::new();
+        let mut log_replay = None;
+        let mut problems = base_block.problems(file_size);
+        if base_block.is_dirty() {
+            let logs_found = logs::find_logs(path).unwrap_or_default();
+            let mut replay = LogReplay { logs_found: logs_found.clone(), report: None, applied: false };
+            if options.replay_logs {
+                let (log_bytes, read_warnings) = read_logs(&logs_found);
+                warnings.extend(read_warnings);
+                let inputs: Vec<logs::LogInput<'_>> =
+                    log_bytes.iter().map(|(name, bytes)| logs::LogInput { name: name.clone(), bytes }).collect();
+                let recovered = logs::recover(bytes.as_slice(), &inputs)
+                    .map_err(|problem| LoadError::Recovery { path: path.to_path_buf(), problem })?;
+                if let Some(recovered) = recovered {
+                    warnings.extend(recovered.report.warnings.iter().cloned());
+                    replay.report = Some(recovered.report);
+                    if let Some(new_bytes) = recovered.bytes {
+                        let recovered_block = BaseBlock::parse(&new_bytes).map_err(not_a_hive)?;
+                        problems = recovered_block.problems(new_bytes.len() as u64);
+                        bytes = HiveBytes::Owned(new_bytes);
+                        replay.applied = true;
+                    }
+                }
+            } else {
+                warnings.push(format!(
+                    "dirty hive read as it is on disk (log replay switched off; {} log file(s) beside it): recent changes may be missing",
+                    logs_found.len()
+                ));
+            }
+            log_replay = Some(replay);
+        }
+
+        for problem in &problems {
+            if problem.blocks_reading() || matches!(problem, BaseBlockProblem::Truncated { .. }) {
+                return Err(LoadError::Unreadable { path: path.to_path_buf(), problem: problem.clone() });
+            }
+        }
+        if base_block.is_differencing() {
+            warnings.push(
+                "format 1.6 differencing (\"delta\") hive from a container layer: a partial view, not a whole machine's hive"
+                    .to_string(),
+            );
+        }
+
+        let kind = {
+            let reader = HiveReader::new(bytes.as_slice())
+                .map_err(|problem| LoadError::Corrupt { path: path.to_path_buf(), problem })?;
+            kind::detect(&reader, &base_block)
+                .map_err(|problem| LoadError::Corrupt { path: path.to_path_buf(), problem })?
+        };
+        Ok(HiveFile { path: path.to_path_buf(), file_size, base_block, kind, log_replay, warnings, bytes })
+    }
+
+    /// The bytes as they are read: the mapped file, or the recovered private copy.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.as_slice()
+    }
+
+    /// Read access to keys and values.
+    pub fn reader(&self) -> Result<HiveReader<'_>, ReadError> {
+        HiveReader::new(self.bytes())
+    }
+
+    pub fn kind(&self) -> HiveKind {
+        self.kind.kind
+    }
+
+    /// The primary file was dirty (bad checksum or sequence numbers differ).
+    pub fn is_dirty(&self) -> bool {
+        self.base_block.is_dirty()
+    }
+
+    /// True when recent changes may be missing: dirty, and no log was applied.
+    pub fn is_stale(&self) -> bool {
+        self.is_dirty() && !self.log_replay.as_ref().is_some_and(|r| r.applied)
+    }
+}

@@ -1,0 +1,477 @@
+//! Safe, read-only navigation of one hive's keys and values on top of nt-hive.
+//!
+//! Adds what nt-hive lacks for evidence work: key last-write times, raw value types (including
+//! device-property types nt-hive refuses), data reads that cannot hit nt-hive's nil-offset
+//! assertion, bounds on counts and sizes, and errors that say which key was being read.
+
+use std::fmt;
+
+use nt_hive::{Hive, KeyNode, KeyValue, NtHiveNameString};
+
+use crate::load::filetime::FileTime;
+use crate::load::guard::contain;
+use crate::load::multi_sz;
+
+/// Largest value data we agree to copy out of a hive. Real values are far smaller (the
+/// largest PendingFileRenameOperations seen in the wild is a few hundred KiB); a bigger
+/// claim is corruption or an attack on memory.
+pub const MAX_VALUE_DATA: u32 = 64 * 1024 * 1024;
+/// Most subkeys or values we enumerate under one key.
+pub const MAX_CHILDREN: usize = 1_000_000;
+
+const KEY_NODE_NAME_OFFSET: usize = 76;
+const KEY_VALUE_NAME_OFFSET: usize = 20;
+const DATA_INLINE_FLAG: u32 = 0x8000_0000;
+
+/// A failure while reading one key or value: which key, and what was wrong, in plain words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{problem} (while reading {key})")]
+pub struct ReadError {
+    /// Hive-relative path of the key being read (`\` for the root).
+    pub key: String,
+    pub problem: String,
+}
+
+impl ReadError {
+    fn new(key: &str, problem: impl Into<String>) -> ReadError {
+        ReadError { key: if key.is_empty() { "\\".into() } else { key.into() }, problem: problem.into() }
+    }
+
+    fn from_nt_hive(key: &str, error: nt_hive::NtHiveError) -> ReadError {
+        ReadError::new(key, format!("corrupt cell: {error}"))
+    }
+
+    fn from_panic(key: &str, message: String) -> ReadError {
+        let problem = if message.contains("u32::MAX") {
+            "corrupt cell: a nil (0xFFFFFFFF) offset where a cell was expected".to_string()
+        } else {
+            format!("corrupt cell: the hive parser stopped ({message})")
+        };
+        ReadError::new(key, problem)
+    }
+}
+
+/// Calls into nt-hive with panic containment and error mapping for `key`.
+fn guarded<T>(key: &str, f: impl FnOnce() -> Result<T, nt_hive::NtHiveError>) -> Result<T, ReadError> {
+    match contain(f) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(ReadError::from_nt_hive(key, error)),
+        Err(message) => Err(ReadError::from_panic(key, message)),
+    }
+}
+
+fn name_to_string(name: &NtHiveNameString<'_>) -> String {
+    name.to_string_lossy()
+}
+
+fn join_path(parent: &str, child: &str) -> String {
+    if parent.is_empty() {
+        child.to_string()
+    } else {
+        format!("{parent}\\{child}")
+    }
+}
+
+/// A hive opened for reading. Cheap to create (nt-hive reads only the header).
+pub struct HiveReader<'a> {
+    hive: Hive<&'a [u8]>,
+    bytes: &'a [u8],
+}
+
+impl<'a> HiveReader<'a> {
+    /// Wraps the complete hive file bytes. The base block must already have been judged
+    /// (see `base_block`): nt-hive's own validation is skipped on purpose, because it rejects
+    /// every dirty hive.
+    pub fn new(bytes: &'a [u8]) -> Result<HiveReader<'a>, ReadError> {
+        let hive = guarded("", || Hive::without_validation(bytes))?;
+        Ok(HiveReader { hive, bytes })
+    }
+
+    pub fn root(&self) -> Result<Key<'_>, ReadError> {
+        let node = guarded("", || self.hive.root_key_node())?;
+        Ok(Key { node, bytes: self.bytes, path: String::new() })
+    }
+
+    /// Shortcut: the key at a `\`-separated path below the root (case-insensitive).
+    pub fn key(&self, path: &str) -> Result<Option<Key<'_>>, ReadError> {
+        self.root()?.subpath(path)
+    }
+}
+
+/// One key of a hive.
+#[derive(Clone)]
+pub struct Key<'h> {
+    node: KeyNode<'h, &'h [u8]>,
+    bytes: &'h [u8],
+    path: String,
+}
+
+impl fmt::Debug for Key<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key").field("path", &self.path).finish()
+    }
+}
+
+impl<'h> Key<'h> {
+    /// Hive-relative path (`""` for the root), built from the names used to reach the key.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn name(&self) -> Result<String, ReadError> {
+        guarded(&self.path, || self.node.name().map(|n| name_to_string(&n)))
+    }
+
+    /// Absolute file offset of this key's `nk` record, found through its name bytes (nt-hive
+    /// borrows names straight from the hive buffer but has no accessor for the offset).
+    fn node_offset(&self) -> Option<usize> {
+        let name = contain(|| self.node.name().ok()).ok().flatten()?;
+        let name_bytes: &[u8] = match name {
+            NtHiveNameString::Latin1(b) | NtHiveNameString::Utf16LE(b) => b,
+        };
+        let at = (name_bytes.as_ptr() as usize).checked_sub(self.bytes.as_ptr() as usize)?;
+        let nk = at.checked_sub(KEY_NODE_NAME_OFFSET)?;
+        (self.bytes.get(nk..nk + 2)? == b"nk").then_some(nk)
+    }
+
+    /// The key's last-written time (nk offset 4), which nt-hive 0.3 does not expose.
+    pub fn last_write(&self) -> Option<FileTime> {
+        let nk = self.node_offset()?;
+        let raw: [u8; 8] = self.bytes.get(nk + 4..nk + 12)?.try_into().ok()?;
+        Some(FileTime::from_u64(u64::from_le_bytes(raw)))
+    }
+
+    /// Key flags (nk offset 2); bit 0x0001 marks a volatile key, seen only in hives rebuilt
+    /// from memory.
+    pub fn flags(&self) -> Option<u16> {
+        let nk = self.node_offset()?;
+        let raw: [u8; 2] = self.bytes.get(nk + 2..nk + 4)?.try_into().ok()?;
+        Some(u16::from_le_bytes(raw))
+    }
+
+    pub fn subkey(&self, name: &str) -> Result<Option<Key<'h>>, ReadError> {
+        let found = guarded(&self.path, || self.node.subkey(name).transpose())?;
+        Ok(found.map(|node| Key { node, bytes: self.bytes, path: join_path(&self.path, name) }))
+    }
+
+    /// The key at a `\`-separated path below this one, case-insensitive. Reports the actual
+    /// stored spelling of each component in the returned key's path.
+    pub fn subpath(&self, path: &str) -> Result<Option<Key<'h>>, ReadError> {
+        let mut current = self.clone();
+        for component in path.split('\\').filter(|c| !c.is_empty()) {
+            match current.subkey(component)? {
+                Some(next) => {
+                    let stored = next.name().unwrap_or_else(|_| component.to_string());
+                    current = Key { path: join_path(&current.path, &stored), ..next };
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(current))
+    }
+
+    /// All subkeys, in stored order. Errors if any entry is corrupt.
+    pub fn subkeys(&self) -> Result<Vec<Key<'h>>, ReadError> {
+        let path = &self.path;
+        let nodes = guarded(path, || {
+            let mut nodes = Vec::new();
+            if let Some(iter) = self.node.subkeys() {
+                for node in iter? {
+                    if nodes.len() >= MAX_CHILDREN {
+                        break;
+                    }
+                    nodes.push(node?);
+                }
+            }
+            Ok(nodes)
+        })?;
+        let mut keys = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let name = guarded(path, || node.name().map(|n| name_to_string(&n)))?;
+            keys.push(Key { node, bytes: self.bytes, path: join_path(path, &name) });
+        }
+        Ok(keys)
+    }
+
+    /// All values, in stored order. Errors if any entry is corrupt.
+    pub fn values(&self) -> Result<Vec<Value<'h>>, ReadError> {
+        let path = &self.path;
+        let values = guarded(path, || {
+            let mut values = Vec::new();
+            if let Some(iter) = self.node.values() {
+                for value in iter?.take(MAX_CHILDREN) {
+                    values.push(value?);
+                }
+            }
+            Ok(values)
+        })?;
+        values.into_iter().map(|raw| Value::new(raw, self.bytes, path)).collect()
+    }
+
+    /// The value called `name` (case-insensitive; `""` is the default value).
+    ///
+    /// Unlike nt-hive's `value()`, a corrupt entry elsewhere in the list does not hide a valid
+    /// match; it only matters when no entry matches (then we cannot prove absence).
+    pub fn value(&self, name: &str) -> Result<Option<Value<'h>>, ReadError> {
+        let path = &self.path;
+        let outcome = guarded(path, || {
+            let mut first_error = None;
+            if let Some(iter) = self.node.values() {
+                for value in iter?.take(MAX_CHILDREN) {
+                    let value = match value {
+                        Ok(v) => v,
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                            continue;
+                        }
+                    };
+                    match value.name() {
+                        Ok(n) if n == *name => return Ok((Some(value), None)),
+                        Ok(_) => {}
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+            Ok((None, first_error))
+        })?;
+        match outcome {
+            (Some(raw), _) => Value::new(raw, self.bytes, path).map(Some),
+            (None, None) => Ok(None),
+            (None, Some(error)) => Err(ReadError::new(
+                path,
+                format!("cannot tell whether value \"{name}\" exists: corrupt value entry: {error}"),
+            )),
+        }
+    }
+}
+
+/// One value of a key.
+#[derive(Clone)]
+pub struct Value<'h> {
+    raw: KeyValue<'h, &'h [u8]>,
+    key_path: String,
+    name: String,
+    data_type: u32,
+    data_size: u32,
+    stored_inline: bool,
+    data_offset: u32,
+}
+
+impl fmt::Debug for Value<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Value")
+            .field("key", &self.key_path)
+            .field("name", &self.name)
+            .field("type", &self.data_type)
+            .finish()
+    }
+}
+
+impl<'h> Value<'h> {
+    fn new(raw: KeyValue<'h, &'h [u8]>, bytes: &'h [u8], key_path: &str) -> Result<Value<'h>, ReadError> {
+        let name_string = guarded(key_path, || raw.name())?;
+        let name_bytes: &[u8] = match name_string {
+            NtHiveNameString::Latin1(b) | NtHiveNameString::Utf16LE(b) => b,
+        };
+        let name = name_to_string(&name_string);
+        // The vk header is 20 bytes before the name; nt-hive does not expose the raw type or
+        // data offset we need to guard reads and to keep device-property types.
+        let vk = (name_bytes.as_ptr() as usize)
+            .checked_sub(bytes.as_ptr() as usize)
+            .and_then(|at| at.checked_sub(KEY_VALUE_NAME_OFFSET))
+            .filter(|&vk| bytes.get(vk..vk + 2) == Some(b"vk"))
+            .ok_or_else(|| ReadError::new(key_path, format!("corrupt value \"{name}\": value record not found")))?;
+        let field = |offset: usize| -> Option<u32> {
+            let raw: [u8; 4] = bytes.get(vk + offset..vk + offset + 4)?.try_into().ok()?;
+            Some(u32::from_le_bytes(raw))
+        };
+        let (Some(raw_size), Some(data_offset), Some(data_type)) = (field(4), field(8), field(12)) else {
+            return Err(ReadError::new(key_path, format!("corrupt value \"{name}\": record cut short")));
+        };
+        Ok(Value {
+            raw,
+            key_path: key_path.to_string(),
+            name,
+            data_type,
+            data_size: raw_size & !DATA_INLINE_FLAG,
+            stored_inline: raw_size & DATA_INLINE_FLAG != 0,
+            data_offset,
+        })
+    }
+
+    /// The name as stored (`""` for the default value).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The raw registry type number (REG_SZ = 1 …; device-property types are 0xFFFF00xx).
+    pub fn data_type(&self) -> u32 {
+        self.data_type
+    }
+
+    pub fn data_size(&self) -> u32 {
+        self.data_size
+    }
+
+    /// The raw data bytes, with the guards nt-hive lacks.
+    pub fn data(&self) -> Result<Vec<u8>, ReadError> {
+        if self.data_size == 0 {
+            // Tombstone values store size 0 with a nil offset, which nt-hive asserts on.
+            return Ok(Vec::new());
+        }
+        if !self.stored_inline && self.data_offset == u32::MAX {
+            return Err(self.error(format!("corrupt cell: {} bytes of data at a nil (0xFFFFFFFF) offset", self.data_size)));
+        }
+        if self.data_size > MAX_VALUE_DATA {
+            return Err(self.error(format!(
+                "data size {} exceeds the {} MiB limit (corrupt or hostile hive)",
+                self.data_size,
+                MAX_VALUE_DATA / (1024 * 1024)
+            )));
+        }
+        let bytes = guarded(&self.key_path, || self.raw.data().and_then(|d| d.into_vec()))
+            .map_err(|e| self.error(e.problem))?;
+        Ok(bytes)
+    }
+
+    /// The data decoded by type. Types this tool does not interpret come back as raw bytes.
+    pub fn typed(&self) -> Result<ValueData, ReadError> {
+        let bytes = self.data()?;
+        Ok(ValueData::decode(self.data_type, bytes))
+    }
+
+    fn error(&self, problem: String) -> ReadError {
+        ReadError::new(&self.key_path, format!("value \"{}\": {problem}", self.name))
+    }
+}
+
+pub const REG_NONE: u32 = 0;
+pub const REG_SZ: u32 = 1;
+pub const REG_EXPAND_SZ: u32 = 2;
+pub const REG_BINARY: u32 = 3;
+pub const REG_DWORD: u32 = 4;
+pub const REG_DWORD_BIG_ENDIAN: u32 = 5;
+pub const REG_LINK: u32 = 6;
+pub const REG_MULTI_SZ: u32 = 7;
+pub const REG_QWORD: u32 = 11;
+
+/// Human name of a registry type number.
+pub fn type_name(data_type: u32) -> String {
+    match data_type {
+        REG_NONE => "REG_NONE".into(),
+        REG_SZ => "REG_SZ".into(),
+        REG_EXPAND_SZ => "REG_EXPAND_SZ".into(),
+        REG_BINARY => "REG_BINARY".into(),
+        REG_DWORD => "REG_DWORD".into(),
+        REG_DWORD_BIG_ENDIAN => "REG_DWORD_BIG_ENDIAN".into(),
+        REG_LINK => "REG_LINK".into(),
+        REG_MULTI_SZ => "REG_MULTI_SZ".into(),
+        8 => "REG_RESOURCE_LIST".into(),
+        9 => "REG_FULL_RESOURCE_DESCRIPTOR".into(),
+        10 => "REG_RESOURCE_REQUIREMENTS_LIST".into(),
+        REG_QWORD => "REG_QWORD".into(),
+        t if t & 0xFFFF_0000 == 0xFFFF_0000 => format!("DEVPROP type {:#x}", t & 0xFFFF),
+        t => format!("type {t:#x}"),
+    }
+}
+
+/// Value data decoded according to its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueData {
+    String(String),
+    ExpandString(String),
+    Dword(u32),
+    Qword(u64),
+    Binary(Vec<u8>),
+    /// Every string, empty ones included (nt-hive's iterator stops at the first empty one).
+    MultiString(Vec<String>),
+    /// Any other type, or data whose size does not fit its type: kept as raw bytes.
+    Raw { data_type: u32, bytes: Vec<u8> },
+}
+
+impl ValueData {
+    pub fn decode(data_type: u32, bytes: Vec<u8>) -> ValueData {
+        match data_type {
+            REG_SZ => ValueData::String(multi_sz::utf16_until_nul(&bytes)),
+            REG_EXPAND_SZ => ValueData::ExpandString(multi_sz::utf16_until_nul(&bytes)),
+            REG_DWORD if bytes.len() == 4 => {
+                ValueData::Dword(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+            }
+            REG_DWORD_BIG_ENDIAN if bytes.len() == 4 => {
+                ValueData::Dword(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+            }
+            REG_QWORD if bytes.len() == 8 => {
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(&bytes);
+                ValueData::Qword(u64::from_le_bytes(raw))
+            }
+            REG_BINARY => ValueData::Binary(bytes),
+            REG_MULTI_SZ => ValueData::MultiString(multi_sz::split_strings(&bytes).strings),
+            _ => ValueData::Raw { data_type, bytes },
+        }
+    }
+
+    /// A number, if the data is one (DWORD or QWORD, or a 4/8-byte binary as some writers use).
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            ValueData::Dword(v) => Some(*v as u64),
+            ValueData::Qword(v) => Some(*v),
+            ValueData::Binary(b) | ValueData::Raw { bytes: b, .. } if b.len() == 4 => {
+                Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64)
+            }
+            ValueData::Binary(b) | ValueData::Raw { bytes: b, .. } if b.len() == 8 => {
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(b);
+                Some(u64::from_le_bytes(raw))
+            }
+            ValueData::String(s) | ValueData::ExpandString(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// A single string, if the data is textual.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            ValueData::String(s) | ValueData::ExpandString(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// True when the data carries nothing: zero, empty text, or a list of empty strings.
+    pub fn is_empty_or_zero(&self) -> bool {
+        match self {
+            ValueData::String(s) | ValueData::ExpandString(s) => s.is_empty(),
+            ValueData::Dword(v) => *v == 0,
+            ValueData::Qword(v) => *v == 0,
+            ValueData::Binary(b) => b.iter().all(|&x| x == 0),
+            ValueData::MultiString(list) => list.iter().all(|s| s.is_empty()),
+            ValueData::Raw { bytes, .. } => bytes.iter().all(|&x| x == 0),
+        }
+    }
+
+    /// Short human rendering for reports.
+    pub fn display(&self) -> String {
+        match self {
+            ValueData::String(s) | ValueData::ExpandString(s) => s.clone(),
+            ValueData::Dword(v) => format!("{v} ({v:#x})"),
+            ValueData::Qword(v) => format!("{v} ({v:#x})"),
+            ValueData::MultiString(list) => {
+                let quoted: Vec<String> = list.iter().map(|s| format!("{s:?}")).collect();
+                format!("[{}]", quoted.join(", "))
+            }
+            ValueData::Binary(b) | ValueData::Raw { bytes: b, .. } => hex_preview(b, 32),
+        }
+    }
+}
+
+/// First `limit` bytes as hex, with the total length when cut.
+pub fn hex_preview(bytes: &[u8], limit: usize) -> String {
+    let shown: Vec<String> = bytes.iter().take(limit).map(|b| format!("{b:02x}")).collect();
+    if bytes.len() > limit {
+        format!("{} … ({} bytes)", shown.join(" "), bytes.len())
+    } else {
+        shown.join(" ")
+    }
+}
