@@ -108,3 +108,67 @@ fn read_head(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
     file.take(4096).read_to_end(&mut head)?;
     Ok((head, size))
 }
+
+/// The text form of an inspection.
+pub fn render(inspection: &Inspection) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "== {}", inspection.path);
+    if let Some(size) = inspection.file_size {
+        let _ = writeln!(out, "size: {size} bytes");
+    }
+    if let Some(block) = &inspection.base_block {
+        let delta = if block.differencing { " (differencing / delta hive)" } else { "" };
+        let _ = writeln!(out, "format: {}{delta}, {}", block.format_version, block.file_type.describe());
+        let state = if block.dirty { "DIRTY" } else { "clean" };
+        let _ = writeln!(
+            out,
+            "state: {state} (sequence numbers {}/{}, checksum {})",
+            block.primary_sequence,
+            block.secondary_sequence,
+            if block.checksum_ok { "ok" } else { "BAD" }
+        );
+        let _ = writeln!(out, "last written: {}", block.last_written);
+        let _ = writeln!(out, "hive bins: {} bytes, root key at {:#x}", block.hive_bins_size, block.root_cell_offset);
+        let _ = writeln!(out, "embedded file name: {:?}", block.embedded_file_name);
+        for problem in &block.problems {
+            let _ = writeln!(out, "problem: {problem}");
+        }
+    }
+    if let Some(kind) = &inspection.kind {
+        let _ = writeln!(out, "kind: {} (found {})", kind.kind.label(), kind.evidence);
+    }
+    if let Some(sets) = &inspection.control_sets {
+        let select: Vec<String> = sets.select.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "Select: {}", if select.is_empty() { "(none)".into() } else { select.join(", ") });
+        let _ = writeln!(out, "control sets: {}", sets.available.join(", "));
+        match (&sets.name, &sets.source) {
+            (Some(name), Some(source)) => {
+                let _ = writeln!(out, "current control set: {name} (from {source})");
+            }
+            _ => {
+                let _ = writeln!(out, "current control set: none could be chosen");
+            }
+        }
+        if let Some(default) = sets.default_if_different() {
+            let _ = writeln!(out, "next boot uses: {default} (Select\\Default differs)");
+        }
+        for note in &sets.notes {
+            let _ = writeln!(out, "control set note: {note}");
+        }
+    }
+    if let Some(replay) = &inspection.log_replay {
+        let logs: Vec<String> = replay.logs_found.iter().map(|p| p.display().to_string()).collect();
+        let _ = writeln!(out, "logs found: {}", if logs.is_empty() { "none".into() } else { logs.join(", ") });
+        if let Some(report) = &replay.report {
+            let _ = writeln!(out, "log replay: {}", report.summary());
+        }
+    }
+    for warning in &inspection.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    for error in &inspection.errors {
+        let _ = writeln!(out, "error: {error}");
+    }
+    out
+}

@@ -1,5 +1,15 @@
 //! rebootscan: is a reboot pending on a Windows machine, and what proves it — from offline
-//! registry hives.
+//! registry hives (SYSTEM, SOFTWARE, COMPONENTS and their transaction logs).
+//!
+//! The data flow is one module per stage:
+//! [`discover`] (machines and their hive files) → [`load`] (bytes, base block, log replay) →
+//! [`rules`] (evidence) → [`verdict`] → [`report`] (text, JSON, CSV). [`scan`] runs the
+//! stages for one machine.
 
+pub mod discover;
 pub mod inspect;
 pub mod load;
+pub mod report;
+pub mod rules;
+pub mod scan;
+pub mod verdict;

@@ -1,8 +1,430 @@
-use std::path::PathBuf;
+//! The `rebootscan` command line: arguments → library calls → output and exit status.
 
-fn main() {
-    for arg in std::env::args().skip(1) {
-        let i = rebootscan::inspect::inspect(&PathBuf::from(arg), Default::default());
-        println!("{}", serde_json::to_string_pretty(&i).unwrap());
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
+
+use rebootscan::discover::{self, Discovery};
+use rebootscan::inspect;
+use rebootscan::load::LoadOptions;
+use rebootscan::report::{self, MachineReport};
+use rebootscan::rules::evaluate::PackageScan;
+use rebootscan::rules::{RuleOptions, RULES};
+use rebootscan::scan::{self, ScanOptions};
+use rebootscan::verdict::Verdict;
+
+/// Exit status when every machine was analysed (whatever the verdicts).
+const EXIT_OK: u8 = 0;
+/// Exit status for a fatal error: nothing to scan, output not writable.
+const EXIT_FATAL: u8 = 1;
+/// Exit status when at least one input could not be analysed (unreadable or corrupt file,
+/// missing path). Takes precedence over `EXIT_PENDING`.
+const EXIT_INCOMPLETE: u8 = 3;
+/// Exit status with `--fail-on-pending` when at least one machine is pending.
+const EXIT_PENDING: u8 = 4;
+
+/// Is a reboot pending on these Windows machines, and what proves it? Reads offline registry
+/// hives (SYSTEM, SOFTWARE, COMPONENTS and their .LOG1/.LOG2 transaction logs); never writes
+/// to them.
+#[derive(Parser)]
+#[command(name = "rebootscan", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan machines: each PATH is a hive file, a folder of one machine's hives, or a tree of
+    /// collected machines.
+    Scan(ScanArgs),
+    /// List the machines and hive files a scan of PATH would read, without reading hives.
+    Discover {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Show what a hive file is: base block, kind, control sets, dirty state, problems.
+    Inspect {
+        #[arg(required = true)]
+        hives: Vec<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Do not replay transaction logs into dirty hives.
+        #[arg(long)]
+        no_logs: bool,
+    },
+    /// List every rule (indicator) with its hive, key, condition, strength and source.
+    Rules {
+        /// Print the table as Markdown (used to generate the README's rule list).
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Packages {
+    /// Walk CBS Packages only when a servicing indicator fired.
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args)]
+struct ScanArgs {
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write the report to FILE (atomically: a temporary file renamed into place at the end).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Also write one CSV row per finding to FILE.
+    #[arg(long, value_name = "FILE")]
+    findings_csv: Option<PathBuf>,
+    /// Switch off a rule by id (repeatable); `rebootscan rules` lists the ids.
+    #[arg(long = "skip-rule", value_name = "ID")]
+    skip_rules: Vec<String>,
+    /// Read dirty hives as they are on disk instead of replaying their transaction logs.
+    #[arg(long)]
+    no_logs: bool,
+    /// Report the SHA-256 of every input file (reads every byte of every hive and log).
+    #[arg(long)]
+    hash: bool,
+    /// When to list Component Based Servicing packages that wait for the reboot.
+    #[arg(long, value_enum, default_value_t = Packages::Auto)]
+    packages: Packages,
+    /// Exit with status 4 when any machine is pending.
+    #[arg(long)]
+    fail_on_pending: bool,
+    /// List the machines and files that would be scanned, and stop.
+    #[arg(long)]
+    dry_run: bool,
+    /// Worker threads (default: one per core).
+    #[arg(short = 'j', long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Scan(args) => run_scan(args),
+        Command::Discover { paths } => print_discovery(&discover::discover(&paths)),
+        Command::Inspect { hives, json, no_logs } => run_inspect(&hives, json, no_logs),
+        Command::Rules { markdown } => print_rules(markdown),
     }
+}
+
+fn fatal(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("rebootscan: error: {message}");
+    ExitCode::from(EXIT_FATAL)
+}
+
+fn print_discovery(discovery: &Discovery) -> ExitCode {
+    let mut out = io::stdout().lock();
+    for machine in &discovery.machines {
+        let _ = writeln!(out, "{}", machine.label);
+        for hive in &machine.hives {
+            let _ = writeln!(out, "  {}", hive.display());
+        }
+    }
+    for skipped in &discovery.skipped {
+        let _ = writeln!(out, "skipped: {}: {}", skipped.path, skipped.reason);
+    }
+    let _ = writeln!(out, "{} machine(s), {} path(s) skipped", discovery.machines.len(), discovery.skipped.len());
+    if discovery.skipped.is_empty() {
+        ExitCode::from(EXIT_OK)
+    } else {
+        ExitCode::from(EXIT_INCOMPLETE)
+    }
+}
+
+fn run_inspect(hives: &[PathBuf], json: bool, no_logs: bool) -> ExitCode {
+    let options = LoadOptions { replay_logs: !no_logs };
+    let mut failed = false;
+    let inspections: Vec<inspect::Inspection> = hives.iter().map(|h| inspect::inspect(h, options)).collect();
+    for inspection in &inspections {
+        failed |= !inspection.errors.is_empty();
+    }
+    if json {
+        match serde_json::to_string_pretty(&inspections) {
+            Ok(text) => println!("{text}"),
+            Err(error) => return fatal(error),
+        }
+    } else {
+        for inspection in &inspections {
+            print!("{}", inspect::render(inspection));
+        }
+    }
+    ExitCode::from(if failed { EXIT_INCOMPLETE } else { EXIT_OK })
+}
+
+fn print_rules(markdown: bool) -> ExitCode {
+    if markdown {
+        println!("| # | id | hive | key | value | pending when | strength | volatile |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for rule in RULES {
+            println!(
+                "| {} | `{}` | {} | `{}` | {} | {} | {} | {} |",
+                rule.number,
+                rule.id,
+                rule.hive.label(),
+                rule.keys.join("` or `").replace('|', "\\|"),
+                rule.value.map(|v| format!("`{v}`")).unwrap_or_else(|| "(key)".into()),
+                rule.pending_when.replace('|', "\\|"),
+                rule.strength.label(),
+                match rule.volatility {
+                    rebootscan::rules::Volatility::Volatile => "yes",
+                    rebootscan::rules::Volatility::Persistent => "no",
+                    rebootscan::rules::Volatility::Unknown => "unknown",
+                }
+            );
+        }
+    } else {
+        for rule in RULES {
+            println!("{:<40} {:<10} {:<8} {}", rule.id, rule.hive.label(), rule.strength.label(), rule.explanation);
+            for key in rule.keys {
+                let value = rule.value.map(|v| format!(" : {v}")).unwrap_or_default();
+                println!("    {key}{value}");
+            }
+            println!("    pending when: {}; source: {}", rule.pending_when, rule.source);
+        }
+    }
+    ExitCode::from(EXIT_OK)
+}
+
+/// An output file written atomically: a temporary file beside the target, renamed into place
+/// only when the whole report has been written.
+struct AtomicOutput {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl AtomicOutput {
+    fn create(target: &Path) -> io::Result<AtomicOutput> {
+        let dir = match target.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let temp = tempfile::Builder::new().prefix(".rebootscan-").suffix(".partial").tempfile_in(dir)?;
+        Ok(AtomicOutput { temp, target: target.to_path_buf() })
+    }
+
+    fn commit(self) -> io::Result<()> {
+        self.temp.persist(&self.target).map(|_| ()).map_err(|e| e.error)
+    }
+}
+
+/// Writes the machine reports as they arrive, in the chosen format.
+enum ReportSink<W: Write> {
+    Text { out: W, written: usize },
+    Json { out: W, written: usize },
+    Jsonl { out: W },
+    Csv { out: csv::Writer<W> },
+}
+
+impl<W: Write> ReportSink<W> {
+    fn new(format: Format, mut out: W) -> io::Result<ReportSink<W>> {
+        Ok(match format {
+            Format::Text => ReportSink::Text { out, written: 0 },
+            Format::Json => {
+                out.write_all(b"{\"machines\":[\n")?;
+                ReportSink::Json { out, written: 0 }
+            }
+            Format::Jsonl => ReportSink::Jsonl { out },
+            Format::Csv => ReportSink::Csv {
+                out: report::csv::writer(out, report::csv::MACHINE_COLUMNS).map_err(io::Error::other)?,
+            },
+        })
+    }
+
+    fn write(&mut self, machine: &MachineReport) -> io::Result<()> {
+        match self {
+            ReportSink::Text { out, written } => {
+                if *written > 0 {
+                    out.write_all(b"\n")?;
+                }
+                out.write_all(report::text::render(machine).as_bytes())?;
+                *written += 1;
+            }
+            ReportSink::Json { out, written } => {
+                if *written > 0 {
+                    out.write_all(b",\n")?;
+                }
+                serde_json::to_writer_pretty(&mut *out, machine)?;
+                *written += 1;
+            }
+            ReportSink::Jsonl { out } => {
+                serde_json::to_writer(&mut *out, machine)?;
+                out.write_all(b"\n")?;
+            }
+            ReportSink::Csv { out } => out.write_record(report::csv::machine_row(machine)).map_err(io::Error::other)?,
+        }
+        Ok(())
+    }
+
+    fn finish(self, discovery: &Discovery) -> io::Result<()> {
+        let mut out = match self {
+            ReportSink::Text { out, .. } | ReportSink::Jsonl { out } => out,
+            ReportSink::Json { mut out, .. } => {
+                out.write_all(b"\n],\"skipped\":")?;
+                serde_json::to_writer_pretty(&mut out, &discovery.skipped)?;
+                out.write_all(b"}\n")?;
+                out
+            }
+            ReportSink::Csv { out } => out.into_inner().map_err(|e| io::Error::other(e.to_string()))?,
+        };
+        out.flush()
+    }
+}
+
+/// Tallies for the closing summary line and the exit status.
+#[derive(Default)]
+struct Tally {
+    machines: usize,
+    pending: usize,
+    unknown: usize,
+    with_errors: usize,
+}
+
+fn run_scan(args: ScanArgs) -> ExitCode {
+    let started = Instant::now();
+    let discovery = discover::discover(&args.paths);
+    for skipped in &discovery.skipped {
+        eprintln!("rebootscan: skipped {}: {}", skipped.path, skipped.reason);
+    }
+    if args.dry_run {
+        return print_discovery(&discovery);
+    }
+    if discovery.machines.is_empty() {
+        return fatal("no machine to scan: give a hive file, a folder holding SYSTEM/SOFTWARE/COMPONENTS, or a collection tree");
+    }
+    if let Some(jobs) = args.jobs {
+        if let Err(error) = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global() {
+            return fatal(format!("cannot start {jobs} worker threads: {error}"));
+        }
+    }
+    let options = ScanOptions {
+        load: LoadOptions { replay_logs: !args.no_logs },
+        rules: RuleOptions {
+            skip: args.skip_rules.clone(),
+            package_scan: match args.packages {
+                Packages::Auto => PackageScan::WhenServicingPending,
+                Packages::Always => PackageScan::Always,
+                Packages::Never => PackageScan::Never,
+            },
+        },
+        hash: args.hash,
+    };
+    for id in &args.skip_rules {
+        if !RULES.iter().any(|r| r.id.eq_ignore_ascii_case(id)) {
+            return fatal(format!("--skip-rule {id}: no such rule (see `rebootscan rules`)"));
+        }
+    }
+
+    let result = match &args.output {
+        Some(path) => match AtomicOutput::create(path) {
+            Ok(output) => scan_into(&args, &options, &discovery, BufWriter::new(output.temp.as_file()))
+                .and_then(|tally| output.commit().map(|_| tally))
+                .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
+            Err(error) => Err(format!("cannot write the report to {}: {error}", path.display())),
+        },
+        None => scan_into(&args, &options, &discovery, BufWriter::new(io::stdout().lock())).map_err(|e| e.to_string()),
+    };
+    let tally = match result {
+        Ok(tally) => tally,
+        Err(message) => return fatal(message),
+    };
+    eprintln!(
+        "rebootscan: {} machine(s) scanned: {} pending, {} unknown, {} with errors, {} path(s) skipped, in {:.2} s",
+        tally.machines,
+        tally.pending,
+        tally.unknown,
+        tally.with_errors,
+        discovery.skipped.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if tally.with_errors > 0 || !discovery.skipped.is_empty() {
+        ExitCode::from(EXIT_INCOMPLETE)
+    } else if args.fail_on_pending && tally.pending > 0 {
+        ExitCode::from(EXIT_PENDING)
+    } else {
+        ExitCode::from(EXIT_OK)
+    }
+}
+
+/// Machines scanned in parallel per batch; reports are written in discovery order, so the
+/// same input gives a byte-identical report, and memory is bounded by the batch.
+const BATCH: usize = 64;
+
+fn scan_into<W: Write>(args: &ScanArgs, options: &ScanOptions, discovery: &Discovery, out: W) -> io::Result<Tally> {
+    let progress = (io::stderr().is_terminal() && discovery.machines.len() > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(discovery.machines.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} machines, {elapsed} elapsed, ~{eta} left") {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut sink = ReportSink::new(args.format, out)?;
+    let mut findings_csv = match &args.findings_csv {
+        Some(path) => {
+            let output = AtomicOutput::create(path)?;
+            let writer = report::csv::writer(BufWriter::new(output.temp.reopen()?), report::csv::FINDING_COLUMNS)
+                .map_err(io::Error::other)?;
+            Some((output, writer))
+        }
+        None => None,
+    };
+    let mut tally = Tally::default();
+    for batch in discovery.machines.chunks(BATCH) {
+        let reports: Vec<MachineReport> = batch
+            .par_iter()
+            .map(|spec| {
+                let report = scan::scan_machine(spec, options);
+                if let Some(bar) = &progress {
+                    bar.inc(1);
+                }
+                report
+            })
+            .collect();
+        for machine in &reports {
+            tally.machines += 1;
+            match machine.verdict {
+                Verdict::Pending => tally.pending += 1,
+                Verdict::Unknown => tally.unknown += 1,
+                Verdict::NotPending => {}
+            }
+            if !machine.fully_analysed() {
+                tally.with_errors += 1;
+            }
+            sink.write(machine)?;
+            if let Some((_, writer)) = &mut findings_csv {
+                for row in report::csv::finding_rows(machine) {
+                    writer.write_record(row).map_err(io::Error::other)?;
+                }
+            }
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    sink.finish(discovery)?;
+    if let Some((output, writer)) = findings_csv {
+        writer.into_inner().map_err(|e| io::Error::other(e.to_string()))?.flush()?;
+        output.commit()?;
+    }
+    Ok(tally)
 }

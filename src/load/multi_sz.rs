@@ -18,19 +18,18 @@ pub fn utf16_until_nul(bytes: &[u8]) -> String {
 /// encoding.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SplitStrings {
-    /// Every NUL-terminated string in order, including empty ones, up to (not including) the
-    /// final list terminator. Trailing empty strings beyond the terminator are counted in
-    /// `trailing_empty` instead.
+    /// Every NUL-terminated string in order, empty ones included, without the single empty
+    /// string that terminates the list.
     pub strings: Vec<String>,
-    /// Empty strings found after the last non-empty one (the list terminator and any padding).
-    pub trailing_empty: usize,
     /// The data ended without a NUL after its last string.
     pub unterminated: bool,
+    /// An empty string ended the list (and was removed from `strings`).
+    pub list_terminated: bool,
     /// The byte count was odd (a UTF-16 unit was cut in half).
     pub odd_length: bool,
 }
 
-/// Splits REG_MULTI_SZ bytes on NUL units without losing empty strings in the middle.
+/// Splits REG_MULTI_SZ bytes on NUL units without losing empty strings.
 pub fn split_strings(bytes: &[u8]) -> SplitStrings {
     let mut result = SplitStrings { odd_length: bytes.len() % 2 != 0, ..Default::default() };
     let mut current: Vec<u16> = Vec::new();
@@ -47,10 +46,11 @@ pub fn split_strings(bytes: &[u8]) -> SplitStrings {
     if !current.is_empty() {
         result.unterminated = true;
         tokens.push(String::from_utf16_lossy(&current));
+    } else if tokens.last().is_some_and(|t| t.is_empty()) {
+        // The empty string after the last NUL-terminated string ends the list.
+        tokens.pop();
+        result.list_terminated = true;
     }
-    let last_non_empty = tokens.iter().rposition(|t| !t.is_empty()).map_or(0, |i| i + 1);
-    result.trailing_empty = tokens.len() - last_non_empty;
-    tokens.truncate(last_non_empty);
     result.strings = tokens;
     result
 }
@@ -67,8 +67,12 @@ mod tests {
     fn empty_strings_in_the_middle_are_kept() {
         let split = split_strings(&utf16("a\0\0b\0c\0\0"));
         assert_eq!(split.strings, vec!["a", "", "b", "c"]);
-        assert_eq!(split.trailing_empty, 1);
         assert!(!split.unterminated && !split.odd_length);
+    }
+
+    #[test]
+    fn a_final_empty_string_before_the_terminator_is_kept() {
+        assert_eq!(split_strings(&utf16("x\0y\0\0\0")).strings, vec!["x", "y", ""]);
     }
 
     #[test]

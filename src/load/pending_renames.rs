@@ -102,13 +102,16 @@ pub fn decode(bytes: &[u8]) -> PendingRenames {
     if split.unterminated {
         result.malformed.push("the last string has no terminating NUL (data cut short?)".to_string());
     }
-    let strings = split.strings;
+    let strings = &split.strings;
     let mut position = 0;
     while position < strings.len() {
         let source_raw = &strings[position];
         if source_raw.is_empty() {
             // SMSS stops at an empty source: anything after it is never executed.
             let ignored: Vec<&String> = strings[position..].iter().filter(|s| !s.is_empty()).collect();
+            if ignored.is_empty() {
+                break;
+            }
             result.malformed.push(format!(
                 "empty source at string {position} ends the list; Windows ignores the {} string(s) after it: {:?}",
                 ignored.len(),
@@ -116,7 +119,15 @@ pub fn decode(bytes: &[u8]) -> PendingRenames {
             ));
             break;
         }
-        let Some(target_raw) = strings.get(position + 1) else {
+        // SMSS reads the target right after the source's NUL: when the data ends there, the
+        // list terminator is that (empty) target, i.e. a delete.
+        let terminator_as_target = String::new();
+        let target = match strings.get(position + 1) {
+            Some(target) => Some(target),
+            None if split.list_terminated => Some(&terminator_as_target),
+            None => None,
+        };
+        let Some(target_raw) = target else {
             result.malformed.push(format!(
                 "odd number of strings: source {source_raw:?} (string {position}) has no target"
             ));
@@ -178,10 +189,27 @@ mod tests {
 
     #[test]
     fn odd_count_is_malformed_not_dropped() {
-        let decoded = decode(&utf16("\\??\\C:\\a\0\\??\\C:\\b\0\\??\\C:\\c\0\0"));
+        // No list terminator after the third string: it has no target at all.
+        let decoded = decode(&utf16("\\??\\C:\\a\0\\??\\C:\\b\0\\??\\C:\\c\0"));
         assert_eq!(decoded.operations.len(), 1);
         assert_eq!(decoded.malformed.len(), 1);
         assert!(decoded.malformed[0].contains("C:\\\\c"), "{}", decoded.malformed[0]);
+    }
+
+    #[test]
+    fn a_source_followed_by_the_terminator_is_a_delete_as_smss_reads_it() {
+        let decoded = decode(&utf16("\\??\\C:\\a\0\\??\\C:\\b\0\\??\\C:\\c\0\0"));
+        assert_eq!(decoded.operations.len(), 2);
+        assert_eq!(decoded.operations[1].op, OperationKind::Delete);
+        assert!(decoded.malformed.is_empty());
+    }
+
+    #[test]
+    fn trailing_delete_and_padding() {
+        let decoded = decode(&utf16("\\??\\C:\\a\0\\??\\C:\\b\0\\??\\C:\\last\0\0\0\0"));
+        assert_eq!(decoded.operations.len(), 2);
+        assert_eq!(decoded.operations[1].op, OperationKind::Delete);
+        assert!(decoded.malformed.is_empty(), "{:?}", decoded.malformed);
     }
 
     #[test]

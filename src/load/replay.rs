@@ -7,8 +7,13 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RecoveryReport {
-    pub summary: String,
     pub warnings: Vec<String>,
+}
+
+impl RecoveryReport {
+    pub fn summary(&self) -> String {
+        self.warnings.join("; ")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,5 +54,5 @@ pub fn recover(_primary: &[u8], logs: &[LogInput<'_>]) -> Result<Option<Recovere
         logs.len(),
         names.join(", ")
     );
-    Ok(Some(Recovered { bytes: None, report: RecoveryReport { summary: warning.clone(), warnings: vec![warning] } }))
+    Ok(Some(Recovered { bytes: None, report: RecoveryReport { warnings: vec![warning] } }))
 }

@@ -1,0 +1,221 @@
+//! Discover: from the paths a user gives to machines and their hive files.
+//!
+//! Recognises one folder per machine (hives directly inside), Windows layouts
+//! (`…/Windows/System32/config/SYSTEM`), KAPE/Velociraptor collections
+//! (`<machine>/C/Windows/…`, `<machine>/C%3A/…`, `<machine>/C_/…`) and `config/RegBack`
+//! copies, which become a separate, older snapshot of the same machine.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use walkdir::WalkDir;
+
+use crate::load::kind::HiveKind;
+
+/// One machine to scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MachineSpec {
+    /// The machine's folder relative to the scan root (or the file path given), plus
+    /// ` [RegBack]` for backup snapshots.
+    pub label: String,
+    /// The hive files, by the kind their name suggests (content decides later).
+    pub hives: Vec<PathBuf>,
+    /// `RegBack` for Windows' own backup copies; `None` for the live hives.
+    pub snapshot: Option<String>,
+}
+
+/// A file or folder discovery could not use, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Discovery {
+    pub machines: Vec<MachineSpec>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Extensions a collected hive may carry.
+const HIVE_EXTENSIONS: &[&str] = &["", "hiv", "dat", "hve", "hive"];
+
+/// The hive kind a file name stands for, if it names SYSTEM, SOFTWARE or COMPONENTS.
+pub fn machine_hive_name(name: &str) -> Option<HiveKind> {
+    let lower = name.to_ascii_lowercase();
+    let (stem, extension) = match lower.split_once('.') {
+        Some((stem, ext)) => (stem, ext),
+        None => (lower.as_str(), ""),
+    };
+    if !HIVE_EXTENSIONS.contains(&extension) {
+        return None;
+    }
+    match stem {
+        "system" => Some(HiveKind::System),
+        "software" => Some(HiveKind::Software),
+        "components" => Some(HiveKind::Components),
+        _ => None,
+    }
+}
+
+fn eq_ignore_case(component: &std::ffi::OsStr, expected: &str) -> bool {
+    component.to_str().is_some_and(|c| c.eq_ignore_ascii_case(expected))
+}
+
+/// A drive-letter folder as collection tools write it: `C`, `C%3A`, `C_`, `C:`.
+fn is_drive_folder(component: &std::ffi::OsStr) -> bool {
+    let Some(text) = component.to_str() else { return false };
+    let mut chars = text.chars();
+    let Some(letter) = chars.next() else { return false };
+    let rest: String = chars.collect();
+    letter.is_ascii_alphabetic() && ["", "%3A", "%3a", "_", ":"].contains(&rest.as_str())
+}
+
+/// The machine folder and snapshot of a hive file found during a walk.
+fn machine_folder(file: &Path) -> (PathBuf, Option<String>) {
+    let mut folder = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut snapshot = None;
+    if folder.file_name().is_some_and(|n| eq_ignore_case(n, "RegBack")) {
+        snapshot = Some("RegBack".to_string());
+        folder.pop();
+    }
+    let components: Vec<_> = folder.components().collect();
+    let n = components.len();
+    if n >= 3 {
+        let tail = [components[n - 3].as_os_str(), components[n - 2].as_os_str(), components[n - 1].as_os_str()];
+        if eq_ignore_case(tail[0], "Windows") && eq_ignore_case(tail[1], "System32") && eq_ignore_case(tail[2], "config") {
+            folder.pop();
+            folder.pop();
+            folder.pop();
+            if folder.file_name().is_some_and(is_drive_folder) {
+                folder.pop();
+            }
+        }
+    }
+    (folder, snapshot)
+}
+
+fn label_for(root: &Path, folder: &Path) -> String {
+    match folder.strip_prefix(root) {
+        Ok(relative) if relative.as_os_str().is_empty() => {
+            root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| root.display().to_string())
+        }
+        Ok(relative) => relative.to_string_lossy().replace('\\', "/"),
+        Err(_) => folder.display().to_string(),
+    }
+}
+
+/// Finds the machines under each path. A file given directly is one machine on its own.
+pub fn discover(paths: &[PathBuf]) -> Discovery {
+    let mut discovery = Discovery::default();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Err(error) => discovery.skipped.push(Skipped {
+                path: path.display().to_string(),
+                reason: if error.kind() == std::io::ErrorKind::NotFound {
+                    "does not exist".to_string()
+                } else {
+                    format!("cannot be read: {error}")
+                },
+            }),
+            Ok(meta) if meta.is_file() => discovery.machines.push(MachineSpec {
+                label: path.display().to_string(),
+                hives: vec![path.clone()],
+                snapshot: None,
+            }),
+            Ok(_) => discover_tree(path, &mut discovery),
+        }
+    }
+    discovery
+}
+
+fn discover_tree(root: &Path, discovery: &mut Discovery) {
+    // (folder, snapshot) → files; BTreeMap keeps the report order stable.
+    let mut groups: BTreeMap<(PathBuf, Option<String>), Vec<PathBuf>> = BTreeMap::new();
+    let walker = WalkDir::new(root).follow_links(false).sort_by_file_name();
+    for entry in walker {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                let path = error.path().map(|p| p.display().to_string()).unwrap_or_else(|| root.display().to_string());
+                let reason = if error.loop_ancestor().is_some() {
+                    "symbolic link loop".to_string()
+                } else {
+                    format!("cannot be read: {}", error.io_error().map(|e| e.to_string()).unwrap_or_else(|| error.to_string()))
+                };
+                discovery.skipped.push(Skipped { path, reason });
+                continue;
+            }
+        };
+        if entry.file_type().is_symlink() {
+            discovery.skipped.push(Skipped {
+                path: entry.path().display().to_string(),
+                reason: "symbolic link (not followed, so evidence outside the tree is never read)".to_string(),
+            });
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy();
+        if machine_hive_name(&name).is_none() {
+            continue;
+        }
+        let (folder, snapshot) = machine_folder(entry.path());
+        groups.entry((folder, snapshot)).or_default().push(entry.path().to_path_buf());
+    }
+    if groups.is_empty() {
+        discovery.skipped.push(Skipped {
+            path: root.display().to_string(),
+            reason: "no SYSTEM, SOFTWARE or COMPONENTS hive found in this folder or below".to_string(),
+        });
+    }
+    for ((folder, snapshot), hives) in groups {
+        let mut label = label_for(root, &folder);
+        if let Some(snapshot) = &snapshot {
+            label = format!("{label} [{snapshot}]");
+        }
+        discovery.machines.push(MachineSpec { label, hives, snapshot });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hive_names() {
+        assert_eq!(machine_hive_name("SYSTEM"), Some(HiveKind::System));
+        assert_eq!(machine_hive_name("software.hiv"), Some(HiveKind::Software));
+        assert_eq!(machine_hive_name("Components.DAT"), Some(HiveKind::Components));
+        assert_eq!(machine_hive_name("SYSTEM.LOG1"), None);
+        assert_eq!(machine_hive_name("SYSTEM.hive.txt"), None);
+        assert_eq!(machine_hive_name("NTUSER.DAT"), None);
+    }
+
+    #[test]
+    fn collection_layouts_group_by_machine() {
+        for (file, folder, snapshot) in [
+            ("case/host1/SYSTEM", "case/host1", None),
+            ("case/host2/C/Windows/System32/config/SYSTEM", "case/host2", None),
+            ("case/host3/C%3A/Windows/System32/config/SOFTWARE", "case/host3", None),
+            ("case/host4/c_/windows/system32/CONFIG/system", "case/host4", None),
+            ("case/host5/Windows/System32/config/RegBack/SYSTEM", "case/host5", Some("RegBack")),
+        ] {
+            let (got, snap) = machine_folder(Path::new(file));
+            assert_eq!(got, PathBuf::from(folder), "{file}");
+            assert_eq!(snap.as_deref(), snapshot, "{file}");
+        }
+    }
+
+    #[test]
+    fn drive_folders() {
+        for yes in ["C", "c", "C%3A", "D_", "E:"] {
+            assert!(is_drive_folder(std::ffi::OsStr::new(yes)), "{yes}");
+        }
+        for no in ["CC", "host", "", "C-"] {
+            assert!(!is_drive_folder(std::ffi::OsStr::new(no)), "{no}");
+        }
+    }
+}

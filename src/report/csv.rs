@@ -1,0 +1,127 @@
+//! CSV views: one row per machine, and one row per finding. Columns are documented in the
+//! README; quoting is the csv crate's, so every row has the header's width.
+
+use std::io::Write;
+
+use crate::report::MachineReport;
+use crate::rules::pfro::OperationClass;
+
+pub const MACHINE_COLUMNS: &[&str] = &[
+    "machine",
+    "snapshot",
+    "computer_name",
+    "verdict",
+    "strongest_rule",
+    "strongest_strength",
+    "rules_fired",
+    "pfro_operations",
+    "pfro_windows_system",
+    "pfro_program_files",
+    "pfro_temp_cleanup",
+    "pfro_other",
+    "pending_packages",
+    "control_set",
+    "hives",
+    "dirty_hives",
+    "log_status",
+    "os_build",
+    "last_shutdown",
+    "not_evaluated",
+    "errors",
+];
+
+pub const FINDING_COLUMNS: &[&str] =
+    &["machine", "computer_name", "rule", "strength", "hive", "hive_path", "key", "value", "last_write", "summary"];
+
+fn pfro_count(report: &MachineReport, class: Option<OperationClass>) -> usize {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.rule.starts_with("pending_file_rename_operations") && f.strength != crate::rules::Strength::Context)
+        .map(|f| match class {
+            None => f.data.get("operations").and_then(|o| o.as_array()).map_or(0, |o| o.len()),
+            Some(class) => f.data.get("counts").and_then(|c| c.get(class.label())).and_then(|n| n.as_u64()).unwrap_or(0)
+                as usize,
+        })
+        .sum()
+}
+
+fn log_status(report: &MachineReport) -> String {
+    let mut parts = Vec::new();
+    for hive in report.hives.iter().filter(|h| h.dirty == Some(true)) {
+        let kind = hive.kind.map(|k| k.label()).unwrap_or("?");
+        let state = match &hive.log_replay {
+            Some(replay) if replay.applied => "recovered from logs",
+            Some(replay) if replay.logs_found.is_empty() => "dirty, no logs",
+            Some(_) => "dirty, logs not applied",
+            None => "dirty",
+        };
+        parts.push(format!("{kind}: {state}"));
+    }
+    parts.join("; ")
+}
+
+/// The machine row, in `MACHINE_COLUMNS` order.
+pub fn machine_row(report: &MachineReport) -> Vec<String> {
+    let strongest = report.strongest_finding();
+    let mut fired: Vec<&str> = report.findings.iter().map(|f| f.rule).collect();
+    fired.dedup();
+    vec![
+        report.machine.clone(),
+        report.snapshot.clone().unwrap_or_default(),
+        report.computer_name.clone().unwrap_or_default(),
+        report.verdict.label().to_string(),
+        strongest.map(|f| f.rule.to_string()).unwrap_or_default(),
+        strongest.map(|f| f.strength.label().to_string()).unwrap_or_default(),
+        fired.join(" "),
+        pfro_count(report, None).to_string(),
+        pfro_count(report, Some(OperationClass::WindowsSystem)).to_string(),
+        pfro_count(report, Some(OperationClass::ProgramFiles)).to_string(),
+        pfro_count(report, Some(OperationClass::TempCleanup)).to_string(),
+        pfro_count(report, Some(OperationClass::Other)).to_string(),
+        report
+            .pending_updates
+            .packages
+            .iter()
+            .map(|p| p.kb.clone().unwrap_or_else(|| p.package.clone()))
+            .collect::<Vec<_>>()
+            .join(" "),
+        report.control_set.clone().unwrap_or_default(),
+        report.hives.iter().filter_map(|h| h.kind.map(|k| k.label())).collect::<Vec<_>>().join(" "),
+        report.hives.iter().filter(|h| h.dirty == Some(true)).filter_map(|h| h.kind.map(|k| k.label())).collect::<Vec<_>>().join(" "),
+        log_status(report),
+        report.context.os.build_string().unwrap_or_default(),
+        report.context.last_shutdown.and_then(|t| t.to_rfc3339()).unwrap_or_default(),
+        report.not_evaluated.iter().map(|n| format!("{}:{}", n.rule, n.reason.label())).collect::<Vec<_>>().join(" "),
+        report.errors.iter().map(|e| format!("{}: {}", e.file, e.message)).collect::<Vec<_>>().join(" | "),
+    ]
+}
+
+/// One row per finding, in `FINDING_COLUMNS` order.
+pub fn finding_rows(report: &MachineReport) -> Vec<Vec<String>> {
+    report
+        .findings
+        .iter()
+        .map(|f| {
+            vec![
+                report.machine.clone(),
+                report.computer_name.clone().unwrap_or_default(),
+                f.rule.to_string(),
+                f.strength.label().to_string(),
+                f.hive.label().to_string(),
+                f.hive_path.clone(),
+                f.key.clone(),
+                f.value.clone().unwrap_or_default(),
+                f.last_write.and_then(|t| t.to_rfc3339()).unwrap_or_default(),
+                f.summary.clone(),
+            ]
+        })
+        .collect()
+}
+
+/// A CSV writer over any output, header first.
+pub fn writer<W: Write>(out: W, columns: &[&str]) -> csv::Result<csv::Writer<W>> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(columns)?;
+    Ok(writer)
+}

@@ -1,0 +1,136 @@
+//! Report: plain data describing each machine (serde), and three views of it — text, JSON
+//! (and JSON lines), CSV.
+
+pub mod csv;
+pub mod text;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::load::control_set::ControlSetChoice;
+use crate::load::kind::HiveKind;
+use crate::load::open::LogReplay;
+use crate::load::HiveFile;
+use crate::rules::cbs::PendingPackage;
+use crate::rules::context::MachineContext;
+use crate::rules::{Finding, NotEvaluated};
+use crate::verdict::Verdict;
+
+/// A problem with one input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileError {
+    pub file: String,
+    pub message: String,
+}
+
+impl FileError {
+    pub fn new(path: &Path, message: impl Into<String>) -> FileError {
+        FileError { file: path.display().to_string(), message: message.into() }
+    }
+}
+
+/// One hive file of a machine as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HiveReport {
+    /// Detected from content (`SYSTEM`, `SOFTWARE`, …); for an unreadable file, the kind its
+    /// name suggests, if any.
+    pub kind: Option<HiveKind>,
+    pub path: String,
+    pub loaded: bool,
+    pub dirty: Option<bool>,
+    pub format_version: Option<String>,
+    pub differencing: bool,
+    pub last_written: Option<crate::load::filetime::FileTime>,
+    pub sequence_numbers: Option<[u32; 2]>,
+    pub log_replay: Option<LogReplay>,
+    pub warnings: Vec<String>,
+}
+
+impl HiveReport {
+    pub fn from_hive(hive: &HiveFile) -> HiveReport {
+        let block = &hive.base_block;
+        let mut warnings = hive.warnings.clone();
+        if hive.is_stale() && !warnings.iter().any(|w| w.contains("may be missing")) {
+            warnings.push("dirty hive and no transaction log was applied: recent changes may be missing".into());
+        }
+        HiveReport {
+            kind: Some(hive.kind()),
+            path: hive.path.display().to_string(),
+            loaded: true,
+            dirty: Some(block.is_dirty()),
+            format_version: Some(block.format_version()),
+            differencing: block.is_differencing(),
+            last_written: Some(block.last_written),
+            sequence_numbers: Some([block.primary_sequence, block.secondary_sequence]),
+            log_replay: hive.log_replay.clone(),
+            warnings,
+        }
+    }
+
+    pub fn unreadable(path: &Path, name_kind: Option<HiveKind>) -> HiveReport {
+        HiveReport {
+            kind: name_kind,
+            path: path.display().to_string(),
+            loaded: false,
+            dirty: None,
+            format_version: None,
+            differencing: false,
+            last_written: None,
+            sequence_numbers: None,
+            log_replay: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// An input file with its size and (with `--hash`) SHA-256.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    pub path: String,
+    pub role: String,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+}
+
+/// Which updates wait for the reboot.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PendingUpdates {
+    /// CBS packages in Install Pending, Uninstall Pending or Partially Installed.
+    pub packages: Vec<PendingPackage>,
+    /// Update GUIDs under WindowsUpdate `Auto Update\RebootRequired` (memory hives only).
+    pub reboot_required_updates: Vec<String>,
+}
+
+/// Everything reported about one machine. The JSON form of this struct is the stable output
+/// contract documented in the README.
+#[derive(Debug, Clone, Serialize)]
+pub struct MachineReport {
+    pub machine: String,
+    pub snapshot: Option<String>,
+    pub computer_name: Option<String>,
+    pub verdict: Verdict,
+    pub verdict_reason: Option<String>,
+    pub control_set: Option<String>,
+    pub control_set_source: Option<String>,
+    pub control_sets: Option<ControlSetChoice>,
+    pub context: MachineContext,
+    pub hives: Vec<HiveReport>,
+    pub findings: Vec<Finding>,
+    pub pending_updates: PendingUpdates,
+    pub not_evaluated: Vec<NotEvaluated>,
+    pub errors: Vec<FileError>,
+    pub inputs: Vec<InputFile>,
+}
+
+impl MachineReport {
+    /// The finding that weighs most (strongest, then catalogue order).
+    pub fn strongest_finding(&self) -> Option<&Finding> {
+        self.findings.iter().rev().max_by_key(|f| f.strength)
+    }
+
+    /// Every given input was read and every lookup succeeded.
+    pub fn fully_analysed(&self) -> bool {
+        self.errors.is_empty()
+    }
+}

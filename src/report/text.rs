@@ -1,0 +1,177 @@
+//! The human report: verdict first, then the evidence, then what could not be checked.
+
+use std::fmt::Write;
+
+use crate::report::MachineReport;
+
+/// Operations of a PendingFileRenameOperations finding listed in text; JSON has them all.
+const OPERATIONS_SHOWN: usize = 12;
+
+fn operation_line(operation: &serde_json::Value) -> Option<String> {
+    let op = operation.get("op")?.as_str()?;
+    let source = operation.get("source_path")?.as_str()?;
+    let class = operation.get("class").and_then(|c| c.as_str()).unwrap_or("");
+    Some(match operation.get("target_path").and_then(|t| t.as_str()) {
+        Some(target) => {
+            let replace = if operation.get("replace_existing").and_then(|r| r.as_bool()) == Some(true) {
+                " (replace existing)"
+            } else {
+                ""
+            };
+            format!("{op} {source} -> {target}{replace}  [{class}]")
+        }
+        None => format!("{op} {source}  [{class}]"),
+    })
+}
+
+/// Renders one machine.
+pub fn render(report: &MachineReport) -> String {
+    let mut out = String::new();
+    let name = report.computer_name.as_deref().map(|n| format!("  ({n})")).unwrap_or_default();
+    let _ = writeln!(out, "== {}{}", report.machine, name);
+    let verdict = report.verdict.label().to_uppercase();
+    match (report.strongest_finding(), &report.verdict_reason) {
+        (Some(f), _) if f.strength.decides() => {
+            let _ = writeln!(out, "verdict: {verdict} — strongest evidence: {} ({})", f.rule, f.strength.label());
+        }
+        (_, Some(reason)) => {
+            let _ = writeln!(out, "verdict: {verdict} — {reason}");
+        }
+        _ => {
+            let _ = writeln!(out, "verdict: {verdict}");
+        }
+    }
+    if let Some(set) = &report.control_set {
+        let source = report.control_set_source.as_deref().unwrap_or("?");
+        let _ = writeln!(out, "control set: {set} (from {source})");
+    }
+    let os = &report.context.os;
+    let mut os_parts = Vec::new();
+    if let Some(product) = &os.product_name {
+        os_parts.push(product.clone());
+    }
+    if let Some(build) = os.build_string() {
+        os_parts.push(format!("build {build}"));
+    }
+    if let Some(version) = os.display_version.as_ref().or(os.release_id.as_ref()) {
+        os_parts.push(format!("version {version}"));
+    }
+    if !os_parts.is_empty() {
+        let _ = writeln!(out, "os: {}", os_parts.join(", "));
+    }
+    let context = &report.context;
+    let mut names = Vec::new();
+    if let Some(dns) = &context.dns_host_name {
+        names.push(format!("DNS host name {dns}"));
+    }
+    if let Some(nv) = &context.nv_host_name {
+        names.push(format!("next-boot DNS name {nv}"));
+    }
+    if let Some(shutdown) = context.last_shutdown {
+        names.push(format!("last shutdown {shutdown}"));
+    }
+    if let Some(installed) = &os.install_date {
+        names.push(format!("installed {installed}"));
+    }
+    if !names.is_empty() {
+        let _ = writeln!(out, "context: {}", names.join("; "));
+    }
+
+    let _ = writeln!(out, "hives:");
+    for hive in &report.hives {
+        let kind = hive.kind.map(|k| k.label()).unwrap_or("?");
+        let mut facts = Vec::new();
+        if let Some(version) = &hive.format_version {
+            facts.push(format!("format {version}"));
+        }
+        match (hive.dirty, hive.sequence_numbers) {
+            (Some(true), Some([a, b])) => facts.push(format!("dirty (seq {a}/{b})")),
+            (Some(false), _) => facts.push("clean".into()),
+            _ => {}
+        }
+        if let Some(replay) = &hive.log_replay {
+            if replay.applied {
+                facts.push("recovered from its transaction logs".into());
+            } else if replay.logs_found.is_empty() {
+                facts.push("no transaction logs beside it".into());
+            }
+        }
+        if !hive.loaded {
+            facts.push("NOT READ".into());
+        }
+        let _ = writeln!(out, "  {kind:<10} {}  [{}]", hive.path, facts.join(", "));
+        if let Some(summary) = hive.log_replay.as_ref().and_then(|r| r.report.as_ref()).map(|r| r.summary()) {
+            let _ = writeln!(out, "             logs: {summary}");
+        }
+        for warning in &hive.warnings {
+            let _ = writeln!(out, "             warning: {warning}");
+        }
+    }
+
+    if report.findings.is_empty() {
+        let _ = writeln!(out, "findings: none");
+    } else {
+        let _ = writeln!(out, "findings:");
+    }
+    for finding in &report.findings {
+        let value = finding.value.as_deref().map(|v| format!(" : {v}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  [{}] {}  {} {}{}",
+            finding.strength.label(),
+            finding.rule,
+            finding.hive.label(),
+            finding.key,
+            value
+        );
+        let written = finding.last_write.map(|t| format!("key last written {t}; ")).unwrap_or_default();
+        let _ = writeln!(out, "      {written}{}", finding.summary);
+        if let Some(operations) = finding.data.get("operations").and_then(|o| o.as_array()) {
+            for operation in operations.iter().take(OPERATIONS_SHOWN) {
+                if let Some(line) = operation_line(operation) {
+                    let _ = writeln!(out, "        {line}");
+                }
+            }
+            if operations.len() > OPERATIONS_SHOWN {
+                let _ = writeln!(out, "        … {} more (all are in --format json)", operations.len() - OPERATIONS_SHOWN);
+            }
+        }
+        if let Some(malformed) = finding.data.get("malformed").and_then(|m| m.as_array()) {
+            for problem in malformed.iter().filter_map(|m| m.as_str()) {
+                let _ = writeln!(out, "        malformed: {problem}");
+            }
+        }
+        for note in &finding.notes {
+            let _ = writeln!(out, "      note: {note}");
+        }
+    }
+
+    let updates = &report.pending_updates;
+    if !updates.packages.is_empty() || !updates.reboot_required_updates.is_empty() {
+        let _ = writeln!(out, "updates waiting for the reboot:");
+        for package in &updates.packages {
+            let kb = package.kb.as_deref().map(|kb| format!("{kb} ")).unwrap_or_default();
+            let _ = writeln!(out, "  {kb}{}  [{}]", package.package, package.state_name);
+        }
+        for guid in &updates.reboot_required_updates {
+            let _ = writeln!(out, "  Windows Update {guid}");
+        }
+    }
+
+    if !report.not_evaluated.is_empty() {
+        let _ = writeln!(out, "not evaluated:");
+        for item in &report.not_evaluated {
+            let _ = writeln!(out, "  {} ({}): {}", item.rule, item.reason.label(), item.detail);
+        }
+    }
+    if !report.errors.is_empty() {
+        let _ = writeln!(out, "errors:");
+        for error in &report.errors {
+            let _ = writeln!(out, "  {}: {}", error.file, error.message);
+        }
+    }
+    for input in report.inputs.iter().filter(|i| i.sha256.is_some()) {
+        let _ = writeln!(out, "sha256 {}  {}", input.sha256.as_deref().unwrap_or(""), input.path);
+    }
+    out
+}

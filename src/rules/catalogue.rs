@@ -1,0 +1,565 @@
+//! The rule table: one row per registry pending-reboot indicator of
+//! `shared/reference/indicators.md`, with its id. This is the only place that knows registry
+//! paths; the evaluator, the `rules` subcommand, the README's rule list and the tests read it.
+
+use serde::Serialize;
+
+use crate::load::kind::HiveKind;
+
+/// How much a finding proves, from the catalogue's confidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strength {
+    /// Corroboration only; never decides anything by itself.
+    Context,
+    /// Community-only or contradicted signal (catalogue confidence Low or Low–Med).
+    Weak,
+    /// One solid implementation or consistent field reports (Med, Med–High).
+    Medium,
+    /// Documented by Microsoft or several independent implementations (High).
+    Strong,
+}
+
+impl Strength {
+    pub fn label(self) -> &'static str {
+        match self {
+            Strength::Context => "context",
+            Strength::Weak => "weak",
+            Strength::Medium => "medium",
+            Strength::Strong => "strong",
+        }
+    }
+
+    /// Strong and medium findings make a machine pending.
+    pub fn decides(self) -> bool {
+        self >= Strength::Medium
+    }
+}
+
+/// Whether the indicator's key can reach a hive file saved from disk at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Volatility {
+    /// Stored on disk: absent means "no".
+    Persistent,
+    /// Lives only in memory: absent from a disk hive proves nothing ("not observable").
+    Volatile,
+    /// No public source says; absent is reported as absent.
+    Unknown,
+}
+
+/// What must hold for the indicator to fire. Simple conditions are generic; the few that
+/// need decoding name their own evaluator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "arg")]
+pub enum Check {
+    KeyExists,
+    KeyHasValues,
+    KeyHasSubkeys,
+    ValueExists,
+    /// A string or string list with at least one non-empty string.
+    ValueNonEmpty,
+    /// A number other than 0 (or non-empty text for string values).
+    ValueNonZero,
+    ValueEquals(u64),
+    ValueNotEquals(u64),
+    ValueIn(&'static [u64]),
+    /// PendingFileRenameOperations(2): decoded and classified pairs.
+    PendingFileRenames,
+    /// `NV Hostname` differs from `Hostname`.
+    DnsHostnameRename,
+    /// `ComputerName\ComputerName` differs from the volatile `ActiveComputerName`.
+    NetbiosRename,
+    /// A CBS session without `Complete`=1, or `Exclusive` ≠ 0.
+    ServicingSessionsIncomplete,
+    /// COMPONENTS root values that record an unfinished servicing transaction.
+    ComponentsTransaction,
+    /// An `Uninstall\{BundleId}.RebootRequired` key written by WiX Burn.
+    BurnRebootKeys,
+}
+
+/// One indicator.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rule {
+    pub id: &'static str,
+    /// Row number in indicators.md.
+    pub number: u8,
+    pub hive: HiveKind,
+    /// Key paths relative to the hive root; `<CS>` stands for the resolved control set. The
+    /// first is the main location, the others are alternates checked too (WOW64 view, other
+    /// spellings).
+    pub keys: &'static [&'static str],
+    pub value: Option<&'static str>,
+    pub check: Check,
+    pub strength: Strength,
+    pub volatility: Volatility,
+    /// The condition in words.
+    pub pending_when: &'static str,
+    pub explanation: &'static str,
+    pub source: &'static str,
+}
+
+const CBS: &str = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing";
+
+/// Every indicator a hive can show, in catalogue order.
+pub static RULES: &[Rule] = &[
+    Rule {
+        id: "pending_file_rename_operations",
+        number: 1,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Control\\Session Manager"],
+        value: Some("PendingFileRenameOperations"),
+        check: Check::PendingFileRenames,
+        strength: Strength::Strong,
+        volatility: Volatility::Persistent,
+        pending_when: "at least one (source, target) pair; strong when system or program files are replaced or deleted, weak when only temp files are cleaned up",
+        explanation: "MoveFileEx(MOVEFILE_DELAY_UNTIL_REBOOT) queues renames and deletes that SMSS performs at the next boot",
+        source: "MoveFileEx docs; Windows 2000 Resource Kit cc960241; hansr 2006",
+    },
+    Rule {
+        id: "pending_file_rename_operations2",
+        number: 2,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Control\\Session Manager"],
+        value: Some("PendingFileRenameOperations2"),
+        check: Check::PendingFileRenames,
+        strength: Strength::Strong,
+        volatility: Volatility::Persistent,
+        pending_when: "at least one (source, target) pair (same rating as the first value)",
+        explanation: "overflow list of boot-time file operations; SMSS reads it together with the first",
+        source: "ReactOS sminit.c / move.c; Windows Internals via Symantec article",
+    },
+    Rule {
+        id: "session_manager_file_rename_operations",
+        number: 3,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Control\\Session Manager\\FileRenameOperations"],
+        value: None,
+        check: Check::KeyHasValues,
+        strength: Strength::Weak,
+        volatility: Volatility::Persistent,
+        pending_when: "the key has at least one value (the empty key is normal)",
+        explanation: "files to delete at restart, per the Windows 2000 registry reference; no modern documentation",
+        source: "Windows 2000 Resource Kit registry reference",
+    },
+    Rule {
+        id: "session_manager_setup_execute",
+        number: 4,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Control\\Session Manager"],
+        value: Some("SetupExecute"),
+        check: Check::ValueNonEmpty,
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "holds a non-empty command (e.g. poqexec.exe … pending.xml)",
+        explanation: "servicing operations SMSS retries at boot through poqexec",
+        source: "Microsoft servicing blog (joscon); guyrleech part 2",
+    },
+    Rule {
+        id: "netlogon_join_domain",
+        number: 5,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Services\\Netlogon\\JoinDomain"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Medium,
+        volatility: Volatility::Unknown,
+        pending_when: "the key exists",
+        explanation: "a domain join waits for a reboot (whether Netlogon writes it volatile is unknown)",
+        source: "Salt #49675; Puppet; Boxstarter",
+    },
+    Rule {
+        id: "netlogon_avoid_spn_set",
+        number: 6,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Services\\Netlogon\\AvoidSpnSet"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Medium,
+        volatility: Volatility::Unknown,
+        pending_when: "the key exists",
+        explanation: "deferred SPN / DNS host name writes of a join-with-rename wait for a reboot",
+        source: "Salt; Boxstarter; NetJoinDomain NETSETUP_DEFER_SPN_SET",
+    },
+    Rule {
+        id: "netlogon_dcpromo_reboot_hint",
+        number: 7,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Services\\Netlogon\\Parameters"],
+        value: Some("LocatorDCPromoPreRebootHint"),
+        check: Check::ValueExists,
+        strength: Strength::Weak,
+        volatility: Volatility::Unknown,
+        pending_when: "the value exists",
+        explanation: "domain controller promotion waiting for a reboot",
+        source: "ActiveDirectoryDsc PR #743",
+    },
+    Rule {
+        id: "computer_rename_netbios",
+        number: 8,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Control\\ComputerName\\ComputerName"],
+        value: Some("ComputerName"),
+        check: Check::NetbiosRename,
+        strength: Strength::Strong,
+        volatility: Volatility::Volatile,
+        pending_when: "ComputerName differs from the running name in ActiveComputerName",
+        explanation: "a NetBIOS rename takes effect at the next boot; ActiveComputerName is volatile, so only memory hives can show it",
+        source: "Puppet; Chocolatey; ComputerManagementDsc",
+    },
+    Rule {
+        id: "computer_rename_dns",
+        number: 9,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Services\\Tcpip\\Parameters"],
+        value: Some("NV Hostname"),
+        check: Check::DnsHostnameRename,
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "NV Hostname differs from Hostname (case-insensitive)",
+        explanation: "the DNS host name configured for the next boot differs from the active one",
+        source: "Salt win_system.py",
+    },
+    Rule {
+        id: "salt_minion_reboot_witnessed",
+        number: 10,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Services\\salt-minion\\Volatile-Data"],
+        value: Some("Reboot required"),
+        check: Check::ValueEquals(1),
+        strength: Strength::Strong,
+        volatility: Volatility::Volatile,
+        pending_when: "= 1",
+        explanation: "the Salt minion saw an install return 3010; volatile key, memory hives only",
+        source: "Salt win_system.py",
+    },
+    Rule {
+        id: "trustedinstaller_autostart",
+        number: 11,
+        hive: HiveKind::System,
+        keys: &["<CS>\\Services\\TrustedInstaller"],
+        value: Some("Start"),
+        check: Check::ValueEquals(2),
+        strength: Strength::Context,
+        volatility: Volatility::Persistent,
+        pending_when: "= 2 (automatic) instead of the default 3",
+        explanation: "TrustedInstaller set to start automatically while servicing work is queued; corroboration only",
+        source: "guyrleech, Reasons for Reboots part 2",
+    },
+    Rule {
+        id: "wu_reboot_required",
+        number: 12,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\RebootRequired"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Strong,
+        volatility: Volatility::Volatile,
+        pending_when: "the key exists (one DWORD per update GUID)",
+        explanation: "Windows Update creates this volatile key when an update returns 3010; memory hives only",
+        source: "hansr 2006 (Microsoft); nearly all live tools",
+    },
+    Rule {
+        id: "wu_post_reboot_reporting",
+        number: 13,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\PostRebootReporting"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Weak,
+        volatility: Volatility::Unknown,
+        pending_when: "the key exists",
+        explanation: "results queued for reporting after a reboot; may linger right after one",
+        source: "Salt; A. Bertram",
+    },
+    Rule {
+        id: "wu_services_pending",
+        number: 14,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Services\\Pending"],
+        value: None,
+        check: Check::KeyHasSubkeys,
+        strength: Strength::Context,
+        volatility: Volatility::Persistent,
+        pending_when: "has at least one GUID subkey",
+        explanation: "pending Windows Update service registrations; not a reboot signal by itself",
+        source: "Adam the Automator table",
+    },
+    Rule {
+        id: "wu_orchestrator_reboot_required",
+        number: 15,
+        hive: HiveKind::Software,
+        keys: &[
+            "Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Orchestrator\\RebootRequired",
+            "Microsoft\\WindowsUpdate\\Orchestrator\\RebootRequired",
+        ],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Weak,
+        volatility: Volatility::Unknown,
+        pending_when: "the key exists",
+        explanation: "community-reported Update Orchestrator flag; no Microsoft source",
+        source: "community scripts",
+    },
+    Rule {
+        id: "wu_ux_reboot_required",
+        number: 16,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\WindowsUpdate\\UX\\StateVariables"],
+        value: Some("RebootRequired"),
+        check: Check::ValueEquals(1),
+        strength: Strength::Weak,
+        volatility: Volatility::Persistent,
+        pending_when: "= 1 (Windows 10 20H2 and later)",
+        explanation: "Windows Update UX state: a restart is required to finish updates",
+        source: "Toast-Notification-Script issue #43",
+    },
+    Rule {
+        id: "cbs_reboot_pending",
+        number: 17,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Strong,
+        volatility: Volatility::Persistent,
+        pending_when: "the key exists",
+        explanation: "Component Based Servicing has changes that complete at the next boot",
+        source: "ConfigMgr prerequisite check (Microsoft); Azure offline repair script; nearly all tools",
+    },
+    Rule {
+        id: "cbs_reboot_in_progress",
+        number: 18,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootInProgress"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "the key exists",
+        explanation: "TrustedInstaller has started a reboot to finish servicing",
+        source: "Salt; Azure repair script; LegacyUpdate",
+    },
+    Rule {
+        id: "cbs_packages_pending",
+        number: 19,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\PackagesPending"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "the key exists",
+        explanation: "servicing packages wait for the next boot",
+        source: "Salt; Azure repair script; LegacyUpdate",
+    },
+    Rule {
+        id: "cbs_sessions_pending_incomplete",
+        number: 20,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\SessionsPending"],
+        value: None,
+        check: Check::ServicingSessionsIncomplete,
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "a session subkey without Complete=1, or Exclusive ≠ 0 (the key itself is normal)",
+        explanation: "a servicing session did not complete",
+        source: "Azure win-fix-pending-servicing.ps1",
+    },
+    Rule {
+        id: "cbs_execute_state",
+        number: 21,
+        hive: HiveKind::Software,
+        keys: &[CBS],
+        value: Some("ExecuteState"),
+        check: Check::ValueNotEquals(0xFFFF_FFFF),
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "≠ 0xFFFFFFFF (idle)",
+        explanation: "TrustedInstaller has work queued or running",
+        source: "LegacyUpdate",
+    },
+    Rule {
+        id: "cbs_servicing_in_progress",
+        number: 22,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Interface"],
+        value: Some("ServicingInProgress"),
+        check: Check::ValueIn(&[1, 2]),
+        strength: Strength::Weak,
+        volatility: Volatility::Unknown,
+        pending_when: "1 = an update waits for a reboot; 2 = CBS is busy",
+        explanation: "undocumented CBS interface state observed by the ansible.windows author",
+        source: "ansible.windows win_updates",
+    },
+    Rule {
+        id: "components_pending_transaction",
+        number: 23,
+        hive: HiveKind::Components,
+        keys: &[""],
+        value: Some("PendingXmlIdentifier"),
+        check: Check::ComponentsTransaction,
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "PendingXmlIdentifier, NextQueueEntryIndex, NextQueueEntryIndexBCDB, AdvancedInstallersNeedResolving, ExecutionState or StoreDirty present and non-zero",
+        explanation: "an unfinished servicing transaction must complete at the next boot",
+        source: "Microsoft Stop 7B article; Microsoft psSDP scripts; Azure repair script",
+    },
+    Rule {
+        id: "update_exe_volatile",
+        number: 24,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Updates\\UpdateExeVolatile", "Wow6432Node\\Microsoft\\Updates\\UpdateExeVolatile"],
+        value: Some("Flags"),
+        check: Check::ValueIn(&[1, 2, 3]),
+        strength: Strength::Medium,
+        volatility: Volatility::Unknown,
+        pending_when: "Flags = 1 (removal), 2 (installation) or 3 (both) awaiting a restart",
+        explanation: "Update.exe (KB 832475 era) restart flag; often stale on Vista and later, where it is rated weak",
+        source: "Exchange Server Analyzer Cc164360 (Microsoft); CSS-Exchange",
+    },
+    Rule {
+        id: "update_exe_volatile_value_form",
+        number: 25,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Updates", "Wow6432Node\\Microsoft\\Updates"],
+        value: Some("UpdateExeVolatile"),
+        check: Check::ValueNonZero,
+        strength: Strength::Weak,
+        volatility: Volatility::Persistent,
+        pending_when: "≠ 0",
+        explanation: "value form read by Salt, Puppet and Chocolatey; probably a misreading of the key form",
+        source: "Salt; Puppet; Chocolatey",
+    },
+    Rule {
+        id: "servermanager_current_reboot_attempts",
+        number: 26,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\ServerManager"],
+        value: Some("CurrentRebootAttempts"),
+        check: Check::ValueNonZero,
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "> 0",
+        explanation: "Server Manager is rebooting to finish a role or feature change",
+        source: "ConfigMgr prerequisite check (Microsoft); Salt",
+    },
+    Rule {
+        id: "servermanager_restart_required",
+        number: 27,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\ServerManager\\ServicingStorage\\ServerComponentCache"],
+        value: Some("RestartRequired"),
+        check: Check::ValueNonZero,
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "truthy",
+        explanation: "a server role or feature change needs a restart",
+        source: "ansible.windows setup (PR #78)",
+    },
+    Rule {
+        id: "runonce_dvd_reboot_signal",
+        number: 28,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\RunOnce"],
+        value: Some("DVDRebootSignal"),
+        check: Check::ValueExists,
+        strength: Strength::Weak,
+        volatility: Volatility::Persistent,
+        pending_when: "the value exists",
+        explanation: "undocumented RunOnce reboot signal",
+        source: "Salt; A. Bertram",
+    },
+    Rule {
+        id: "sccm_reboot_data",
+        number: 29,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\SMS\\Mobile Client\\Reboot Management\\RebootData"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "the key exists (RebootBy, HardReboot, …)",
+        explanation: "the ConfigMgr client scheduled a restart",
+        source: "ConfigMgr client reboot internals (Umair Khan, Microsoft)",
+    },
+    Rule {
+        id: "intune_ime_reboot_flag",
+        number: 30,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\IntuneManagementExtension\\RebootSettings\\RebootFlag"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Weak,
+        volatility: Volatility::Unknown,
+        pending_when: "the key exists",
+        explanation: "the Intune Management Extension wants a restart",
+        source: "PSAppDeployToolkit Get-ADTPendingReboot",
+    },
+    Rule {
+        id: "appv_pending_tasks",
+        number: 31,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\AppV\\Client\\PendingTasks"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Weak,
+        volatility: Volatility::Unknown,
+        pending_when: "the key exists",
+        explanation: "App-V client tasks wait for a restart",
+        source: "PSAppDeployToolkit (with corrected path)",
+    },
+    Rule {
+        id: "msi_in_progress",
+        number: 32,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\Installer\\InProgress"],
+        value: None,
+        check: Check::KeyExists,
+        strength: Strength::Context,
+        volatility: Volatility::Persistent,
+        pending_when: "the key exists",
+        explanation: "a Windows Installer transaction is running or was interrupted; not a reboot flag",
+        source: "community scripts",
+    },
+    Rule {
+        id: "wix_burn_reboot_required",
+        number: 33,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\Uninstall"],
+        value: None,
+        check: Check::BurnRebootKeys,
+        strength: Strength::Medium,
+        volatility: Volatility::Volatile,
+        pending_when: "a {BundleId}.RebootRequired subkey exists",
+        explanation: "a WiX Burn bundle needs a restart; volatile key, memory hives only",
+        source: "wixtoolset/wix3 registration.cpp; wixtoolset/issues #6668",
+    },
+];
+
+/// The rule with this id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_numbered_in_order() {
+        for (index, rule) in RULES.iter().enumerate() {
+            assert_eq!(rule.number as usize, index + 1, "{}", rule.id);
+            assert_eq!(RULES.iter().filter(|r| r.id == rule.id).count(), 1, "{}", rule.id);
+        }
+        assert_eq!(RULES.len(), 33);
+    }
+
+    #[test]
+    fn control_set_placeholder_only_in_system_rules() {
+        for rule in RULES {
+            let uses_cs = rule.keys.iter().any(|k| k.contains("<CS>"));
+            assert_eq!(uses_cs, rule.hive == HiveKind::System, "{}", rule.id);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Facts about the machine that frame the findings: names, OS, last shutdown.
+
+use serde::Serialize;
+
+use crate::load::filetime::FileTime;
+use crate::load::reader::{Key, ReadError, ValueData};
+
+/// Operating-system facts from SOFTWARE `Microsoft\Windows NT\CurrentVersion`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OsInfo {
+    pub product_name: Option<String>,
+    pub edition_id: Option<String>,
+    pub installation_type: Option<String>,
+    pub display_version: Option<String>,
+    pub release_id: Option<String>,
+    pub current_build: Option<u32>,
+    pub ubr: Option<u32>,
+    pub install_date: Option<String>,
+}
+
+impl OsInfo {
+    /// `19045.4291`, or the build alone when UBR is missing.
+    pub fn build_string(&self) -> Option<String> {
+        let build = self.current_build?;
+        Some(match self.ubr {
+            Some(ubr) => format!("{build}.{ubr}"),
+            None => build.to_string(),
+        })
+    }
+}
+
+/// Context reported for every machine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MachineContext {
+    /// NetBIOS name for the next boot (`ComputerName\ComputerName`).
+    pub computer_name: Option<String>,
+    /// DNS host name (`Tcpip\Parameters\Hostname`).
+    pub dns_host_name: Option<String>,
+    /// DNS host name for the next boot (`Tcpip\Parameters\NV Hostname`).
+    pub nv_host_name: Option<String>,
+    pub domain: Option<String>,
+    pub os: OsInfo,
+    /// `Control\Windows\ShutdownTime`: the last clean shutdown recorded.
+    pub last_shutdown: Option<FileTime>,
+}
+
+fn typed(key: &Key<'_>, name: &str) -> Result<Option<ValueData>, ReadError> {
+    key.value(name)?.map(|v| v.typed()).transpose()
+}
+
+fn text(key: &Key<'_>, name: &str) -> Result<Option<String>, ReadError> {
+    Ok(typed(key, name)?.and_then(|d| d.as_str().map(str::to_string)).filter(|s| !s.is_empty()))
+}
+
+fn number(key: &Key<'_>, name: &str) -> Result<Option<u64>, ReadError> {
+    Ok(typed(key, name)?.and_then(|d| d.as_u64()))
+}
+
+/// Reads the SYSTEM part of the context below the resolved control set.
+pub fn read_system(root: &Key<'_>, control_set: &str, context: &mut MachineContext) -> Result<(), ReadError> {
+    if let Some(key) = root.subpath(&format!("{control_set}\\Control\\ComputerName\\ComputerName"))? {
+        context.computer_name = text(&key, "ComputerName")?;
+    }
+    if let Some(key) = root.subpath(&format!("{control_set}\\Services\\Tcpip\\Parameters"))? {
+        context.dns_host_name = text(&key, "Hostname")?;
+        context.nv_host_name = text(&key, "NV Hostname")?;
+        context.domain = text(&key, "Domain")?;
+    }
+    if let Some(key) = root.subpath(&format!("{control_set}\\Control\\Windows"))? {
+        context.last_shutdown = match typed(&key, "ShutdownTime")? {
+            Some(ValueData::Binary(bytes)) | Some(ValueData::Raw { bytes, .. }) if bytes.len() == 8 => {
+                let mut raw = [0u8; 8];
+                raw.copy_from_slice(&bytes);
+                Some(FileTime::from_u64(u64::from_le_bytes(raw))).filter(|t| !t.is_zero())
+            }
+            Some(ValueData::Qword(ticks)) => Some(FileTime::from_u64(ticks)).filter(|t| !t.is_zero()),
+            _ => None,
+        };
+    }
+    Ok(())
+}
+
+/// Reads the SOFTWARE part of the context.
+pub fn read_software(root: &Key<'_>, context: &mut MachineContext) -> Result<(), ReadError> {
+    let Some(key) = root.subpath("Microsoft\\Windows NT\\CurrentVersion")? else { return Ok(()) };
+    let os = &mut context.os;
+    os.product_name = text(&key, "ProductName")?;
+    os.edition_id = text(&key, "EditionID")?;
+    os.installation_type = text(&key, "InstallationType")?;
+    os.display_version = text(&key, "DisplayVersion")?;
+    os.release_id = text(&key, "ReleaseId")?;
+    os.current_build = match text(&key, "CurrentBuild")? {
+        Some(build) => build.trim().parse().ok(),
+        None => text(&key, "CurrentBuildNumber")?.and_then(|b| b.trim().parse().ok()),
+    };
+    os.ubr = number(&key, "UBR")?.and_then(|n| u32::try_from(n).ok());
+    os.install_date = number(&key, "InstallDate")?
+        .filter(|&secs| secs > 0)
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs as i64).ok())
+        .and_then(FileTime::from_datetime)
+        .and_then(|t| t.to_rfc3339());
+    Ok(())
+}

@@ -1,0 +1,588 @@
+//! Runs the rule table against one machine's hives.
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::load::control_set::{self, ControlSetChoice};
+use crate::load::kind::HiveKind;
+use crate::load::pending_renames;
+use crate::load::reader::{type_name, HiveReader, Key, ReadError, ValueData};
+use crate::load::HiveFile;
+use crate::rules::catalogue::{Check, Rule, Strength, Volatility, RULES};
+use crate::rules::cbs::{self, PendingPackage};
+use crate::rules::context::{self, MachineContext};
+use crate::rules::pfro::ClassifiedRenames;
+use crate::rules::{Finding, NotEvaluated, NotEvaluatedReason};
+
+/// What the evidence holds for one hive kind.
+#[derive(Debug, Clone, Copy)]
+pub enum HiveSlot<'a> {
+    Missing,
+    /// Given, but it could not be loaded; the message says why.
+    Unreadable,
+    Loaded(&'a HiveFile),
+}
+
+/// One machine's hives, by kind.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineHives<'a> {
+    pub system: HiveSlot<'a>,
+    pub software: HiveSlot<'a>,
+    pub components: HiveSlot<'a>,
+}
+
+impl<'a> MachineHives<'a> {
+    pub fn slot(&self, kind: HiveKind) -> HiveSlot<'a> {
+        match kind {
+            HiveKind::System => self.system,
+            HiveKind::Software => self.software,
+            HiveKind::Components => self.components,
+            _ => HiveSlot::Missing,
+        }
+    }
+}
+
+/// When to walk CBS `Packages` (tens of thousands of keys on a real machine) for the
+/// per-patch view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PackageScan {
+    /// Only when a servicing indicator fired, to say which update waits for the reboot.
+    #[default]
+    WhenServicingPending,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RuleOptions {
+    /// Rule ids switched off.
+    pub skip: Vec<String>,
+    pub package_scan: PackageScan,
+}
+
+/// Everything the rules found out about one machine.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Evidence {
+    pub findings: Vec<Finding>,
+    pub not_evaluated: Vec<NotEvaluated>,
+    pub context: MachineContext,
+    pub control_set: Option<ControlSetChoice>,
+    /// CBS packages whose state waits for a reboot (per-patch view).
+    pub pending_packages: Vec<PendingPackage>,
+    /// Update GUIDs listed under WindowsUpdate `Auto Update\RebootRequired`.
+    pub reboot_required_updates: Vec<String>,
+    /// Read errors, as (hive file, message).
+    pub errors: Vec<(String, String)>,
+}
+
+enum Outcome {
+    Found(Finding),
+    Absent,
+    NotEvaluated(NotEvaluatedReason, String),
+}
+
+/// One hive ready for lookups.
+struct Scope<'k> {
+    kind: HiveKind,
+    file: &'k HiveFile,
+    root: Key<'k>,
+    /// For SYSTEM: the control sets whose `<CS>` paths are evaluated.
+    control_sets: Vec<String>,
+}
+
+impl Scope<'_> {
+    fn path(&self) -> String {
+        self.file.path.display().to_string()
+    }
+
+    fn finding(&self, rule: &Rule, key: &Key<'_>, value: Option<&str>, summary: String, data: serde_json::Value) -> Finding {
+        Finding {
+            rule: rule.id,
+            strength: rule.strength,
+            hive: self.kind,
+            hive_path: self.path(),
+            key: key.path().to_string(),
+            value: value.map(str::to_string),
+            last_write: key.last_write(),
+            summary,
+            data,
+            notes: Vec::new(),
+        }
+    }
+}
+
+const LISTED_NAMES_LIMIT: usize = 100;
+
+fn value_map(key: &Key<'_>) -> Result<serde_json::Map<String, serde_json::Value>, ReadError> {
+    let mut map = serde_json::Map::new();
+    for value in key.values()?.into_iter().take(LISTED_NAMES_LIMIT) {
+        let shown = value.typed().map(|d| d.display()).unwrap_or_else(|e| format!("(unreadable: {})", e.problem));
+        map.insert(value.name().to_string(), json!(shown));
+    }
+    Ok(map)
+}
+
+fn subkey_names(key: &Key<'_>) -> Result<Vec<String>, ReadError> {
+    key.subkeys()?.iter().take(LISTED_NAMES_LIMIT).map(|k| k.name()).collect()
+}
+
+fn value_data(key: &Key<'_>, name: &str) -> Result<Option<(ValueData, u32)>, ReadError> {
+    match key.value(name)? {
+        Some(value) => Ok(Some((value.typed()?, value.data_type()))),
+        None => Ok(None),
+    }
+}
+
+fn update_exe_meaning(flags: u64) -> &'static str {
+    match flags {
+        1 => "a software update removal is awaiting a restart",
+        2 => "a software update installation is awaiting a restart",
+        3 => "both an installation and a removal are awaiting a restart",
+        _ => "no pending operation",
+    }
+}
+
+/// Evaluates one rule at one concrete key path.
+fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, context: &MachineContext) -> Result<Outcome, ReadError> {
+    let Some(key) = scope.root.subpath(key_path)? else {
+        return Ok(Outcome::Absent);
+    };
+    let value_name = rule.value.unwrap_or("");
+    let outcome = match rule.check {
+        Check::KeyExists => {
+            let values = value_map(&key)?;
+            let subkeys = subkey_names(&key)?;
+            let summary = match (values.len(), subkeys.len()) {
+                (0, 0) => format!("{} exists", key.path()),
+                (v, s) => format!("{} exists ({v} value(s), {s} subkey(s))", key.path()),
+            };
+            Outcome::Found(scope.finding(rule, &key, None, summary, json!({"values": values, "subkeys": subkeys})))
+        }
+        Check::KeyHasValues => {
+            let values = value_map(&key)?;
+            if values.is_empty() {
+                Outcome::Absent
+            } else {
+                let summary = format!("{} holds {} value(s)", key.path(), values.len());
+                Outcome::Found(scope.finding(rule, &key, None, summary, json!({"values": values})))
+            }
+        }
+        Check::KeyHasSubkeys => {
+            let subkeys = subkey_names(&key)?;
+            if subkeys.is_empty() {
+                Outcome::Absent
+            } else {
+                let summary = format!("{} has {} subkey(s): {}", key.path(), subkeys.len(), subkeys.join(", "));
+                Outcome::Found(scope.finding(rule, &key, None, summary, json!({"subkeys": subkeys})))
+            }
+        }
+        Check::ValueExists
+        | Check::ValueNonEmpty
+        | Check::ValueNonZero
+        | Check::ValueEquals(_)
+        | Check::ValueNotEquals(_)
+        | Check::ValueIn(_) => {
+            let Some((data, data_type)) = value_data(&key, value_name)? else {
+                return Ok(Outcome::Absent);
+            };
+            let number = data.as_u64();
+            let fires = match rule.check {
+                Check::ValueExists => true,
+                Check::ValueNonEmpty => !data.is_empty_or_zero(),
+                Check::ValueNonZero => match number {
+                    Some(n) => n != 0,
+                    None => !data.is_empty_or_zero(),
+                },
+                Check::ValueEquals(expected) => number == Some(expected),
+                Check::ValueNotEquals(idle) => number.is_some_and(|n| n != idle),
+                Check::ValueIn(set) => number.is_some_and(|n| set.contains(&n)),
+                _ => false,
+            };
+            if !fires {
+                return Ok(Outcome::Absent);
+            }
+            let shown = data.display();
+            let mut finding = scope.finding(
+                rule,
+                &key,
+                Some(value_name),
+                format!("{value_name} = {shown}"),
+                json!({"type": type_name(data_type), "value": shown}),
+            );
+            if rule.id == "update_exe_volatile" {
+                let flags = number.unwrap_or(0);
+                finding.summary = format!("{value_name} = {flags}: {}", update_exe_meaning(flags));
+                // Written by the XP/2003-era package installer; on Vista and later a value
+                // here is usually stale (chef/chef #3909).
+                if context.os.current_build.is_some_and(|b| b >= 6000) {
+                    finding.strength = Strength::Weak;
+                    finding.notes.push("Windows Vista or later: this Update.exe flag is often stale, rated weak".into());
+                }
+            }
+            Outcome::Found(finding)
+        }
+        Check::PendingFileRenames => {
+            let Some(value) = key.value(value_name)? else {
+                return Ok(Outcome::Absent);
+            };
+            let raw = value.data()?;
+            let classified = ClassifiedRenames::new(pending_renames::decode(&raw));
+            let mut finding = scope.finding(
+                rule,
+                &key,
+                Some(value.name()),
+                format!("{}: {}", value.name(), classified.summary()),
+                json!({}),
+            );
+            match classified.strength() {
+                Some(strength) => finding.strength = strength,
+                None => {
+                    finding.strength = Strength::Context;
+                    finding.summary = format!("{} is present but holds no operation", value.name());
+                }
+            }
+            if value.data_type() != crate::load::reader::REG_MULTI_SZ {
+                finding.notes.push(format!("stored as {}, not REG_MULTI_SZ", type_name(value.data_type())));
+            }
+            finding.data = json!({
+                "type": type_name(value.data_type()),
+                "data_bytes": raw.len(),
+                "operations": classified.operations,
+                "malformed": classified.malformed,
+                "counts": classified.counts,
+                "deletes": classified.deletes,
+                "renames": classified.renames,
+                "replace_existing": classified.replace_existing,
+            });
+            Outcome::Found(finding)
+        }
+        Check::DnsHostnameRename => {
+            let next = value_data(&key, "NV Hostname")?.and_then(|(d, _)| d.as_str().map(str::to_string));
+            let active = value_data(&key, "Hostname")?.and_then(|(d, _)| d.as_str().map(str::to_string));
+            match (next, active) {
+                (Some(next), Some(active)) if !next.eq_ignore_ascii_case(&active) => {
+                    Outcome::Found(scope.finding(
+                        rule,
+                        &key,
+                        Some("NV Hostname"),
+                        format!("DNS host name changes from {active:?} to {next:?} at the next boot"),
+                        json!({"nv_hostname": next, "hostname": active}),
+                    ))
+                }
+                (Some(_), Some(_)) => Outcome::Absent,
+                _ => Outcome::NotEvaluated(
+                    NotEvaluatedReason::Undeterminable,
+                    format!("{} lacks NV Hostname or Hostname", key.path()),
+                ),
+            }
+        }
+        Check::NetbiosRename => {
+            let next = value_data(&key, "ComputerName")?.and_then(|(d, _)| d.as_str().map(str::to_string));
+            let active_path = key_path.replace("\\ComputerName\\ComputerName", "\\ComputerName\\ActiveComputerName");
+            let active_key = scope.root.subpath(&active_path)?;
+            let active = match &active_key {
+                Some(k) => value_data(k, "ComputerName")?.and_then(|(d, _)| d.as_str().map(str::to_string)),
+                None => None,
+            };
+            match (next, active, active_key) {
+                (Some(next), Some(active), Some(active_key)) if !next.eq_ignore_ascii_case(&active) => {
+                    let mut finding = scope.finding(
+                        rule,
+                        &key,
+                        Some("ComputerName"),
+                        format!("computer name changes from {active:?} to {next:?} at the next boot"),
+                        json!({"computer_name": next, "active_computer_name": active, "active_key": active_key.path()}),
+                    );
+                    finding.notes.push("ActiveComputerName is volatile: this hive was rebuilt from memory".into());
+                    Outcome::Found(finding)
+                }
+                (Some(_), Some(_), Some(_)) => Outcome::Absent,
+                _ => Outcome::NotEvaluated(
+                    NotEvaluatedReason::Volatile,
+                    "ActiveComputerName is volatile and not in this hive: a rename is not observable in this evidence".into(),
+                ),
+            }
+        }
+        Check::ServicingSessionsIncomplete => {
+            let mut problems = Vec::new();
+            if let Some((data, _)) = value_data(&key, "Exclusive")? {
+                if data.as_u64().is_some_and(|n| n != 0) {
+                    problems.push(json!({"session": null, "problem": format!("Exclusive = {}", data.display())}));
+                }
+            }
+            for session in key.subkeys()? {
+                let complete = value_data(&session, "Complete")?.and_then(|(d, _)| d.as_u64());
+                if complete != Some(1) {
+                    let phase = value_data(&session, "LastCommittedPhase")?.map(|(d, _)| d.display());
+                    problems.push(json!({
+                        "session": session.name()?,
+                        "problem": match complete { Some(n) => format!("Complete = {n}"), None => "no Complete value".into() },
+                        "last_committed_phase": phase,
+                        "last_write": session.last_write(),
+                    }));
+                }
+            }
+            if problems.is_empty() {
+                Outcome::Absent
+            } else {
+                let summary = format!("{} servicing session(s) not complete", problems.len());
+                Outcome::Found(scope.finding(rule, &key, None, summary, json!({"incomplete": problems})))
+            }
+        }
+        Check::ComponentsTransaction => {
+            const MARKERS: &[&str] = &[
+                "PendingXmlIdentifier",
+                "NextQueueEntryIndex",
+                "NextQueueEntryIndexBCDB",
+                "AdvancedInstallersNeedResolving",
+                "ExecutionState",
+                "StoreDirty",
+            ];
+            let mut present = serde_json::Map::new();
+            for marker in MARKERS {
+                if let Some((data, _)) = value_data(&key, marker)? {
+                    if !data.is_empty_or_zero() {
+                        present.insert(marker.to_string(), json!(data.display()));
+                    }
+                }
+            }
+            if present.is_empty() {
+                Outcome::Absent
+            } else {
+                let names: Vec<&String> = present.keys().collect();
+                let summary = format!(
+                    "unfinished servicing transaction: {}",
+                    names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                );
+                Outcome::Found(scope.finding(rule, &key, None, summary, json!({"values": present})))
+            }
+        }
+        Check::BurnRebootKeys => {
+            let marked: Vec<String> = key
+                .subkeys()?
+                .iter()
+                .filter_map(|k| k.name().ok())
+                .filter(|n| n.to_ascii_lowercase().ends_with(".rebootrequired"))
+                .collect();
+            if marked.is_empty() {
+                Outcome::Absent
+            } else {
+                let summary = format!("WiX Burn bundle(s) need a restart: {}", marked.join(", "));
+                Outcome::Found(scope.finding(rule, &key, None, summary, json!({"subkeys": marked})))
+            }
+        }
+    };
+    Ok(outcome)
+}
+
+/// The concrete key paths a rule is evaluated at in this hive.
+fn key_paths(rule: &Rule, scope: &Scope<'_>) -> Vec<String> {
+    let mut paths = Vec::new();
+    for template in rule.keys {
+        if template.contains("<CS>") {
+            for set in &scope.control_sets {
+                paths.push(template.replace("<CS>", set));
+            }
+        } else {
+            paths.push(template.to_string());
+        }
+    }
+    paths
+}
+
+fn evaluate_rule(rule: &Rule, scope: &Scope<'_>, context: &MachineContext, evidence: &mut Evidence) {
+    let mut found = Vec::new();
+    let mut not_evaluated = None;
+    for path in key_paths(rule, scope) {
+        match check(rule, scope, &path, context) {
+            Ok(Outcome::Found(finding)) => found.push(finding),
+            Ok(Outcome::Absent) => {}
+            Ok(Outcome::NotEvaluated(reason, detail)) => not_evaluated = Some((reason, detail)),
+            Err(error) => {
+                evidence.errors.push((scope.path(), error.to_string()));
+                not_evaluated = Some((NotEvaluatedReason::ReadError, error.to_string()));
+            }
+        }
+    }
+    if !found.is_empty() {
+        for finding in &mut found {
+            if rule.volatility == Volatility::Volatile && finding.notes.is_empty() {
+                finding.notes.push("volatile key found in a hive file: the hive was probably rebuilt from memory".into());
+            }
+        }
+        evidence.findings.extend(found);
+    } else if let Some((reason, detail)) = not_evaluated {
+        evidence.not_evaluated.push(NotEvaluated { rule: rule.id, reason, detail });
+    } else if rule.volatility == Volatility::Volatile {
+        evidence.not_evaluated.push(NotEvaluated {
+            rule: rule.id,
+            reason: NotEvaluatedReason::Volatile,
+            detail: "volatile key: never written to a hive file on disk, so its absence is not observable in this evidence"
+                .into(),
+        });
+    }
+}
+
+/// PendingFileRenameOperations in control sets Windows will not boot from: reported as
+/// context, since they cannot run at the next boot.
+fn other_control_set_renames(scope: &Scope<'_>, choice: &ControlSetChoice, context: &MachineContext, evidence: &mut Evidence) {
+    let others: Vec<&String> = choice.available.iter().filter(|s| !scope.control_sets.contains(s)).collect();
+    for rule in RULES.iter().filter(|r| r.check == Check::PendingFileRenames) {
+        for set in &others {
+            let Some(template) = rule.keys.first() else { continue };
+            let path = template.replace("<CS>", set);
+            if let Ok(Outcome::Found(mut finding)) = check(rule, scope, &path, context) {
+                finding.strength = Strength::Context;
+                finding.notes.push(format!(
+                    "in {set}, which is neither the current nor the default control set: Windows will not run these operations at the next boot"
+                ));
+                evidence.findings.push(finding);
+            }
+        }
+    }
+}
+
+fn skipped(rule: &Rule, options: &RuleOptions) -> bool {
+    options.skip.iter().any(|id| id.eq_ignore_ascii_case(rule.id))
+}
+
+fn not_evaluated_for_slot(rule: &Rule, slot: HiveSlot<'_>) -> Option<NotEvaluated> {
+    let (reason, detail) = match slot {
+        HiveSlot::Missing => (NotEvaluatedReason::HiveMissing, format!("no {} hive in the evidence", rule.hive.label())),
+        HiveSlot::Unreadable => (NotEvaluatedReason::HiveUnreadable, format!("the {} hive could not be read", rule.hive.label())),
+        HiveSlot::Loaded(_) => return None,
+    };
+    Some(NotEvaluated { rule: rule.id, reason, detail })
+}
+
+fn open_scope<'k>(reader: &'k HiveReader<'k>, file: &'k HiveFile, evidence: &mut Evidence) -> Option<Scope<'k>> {
+    match reader.root() {
+        Ok(root) => Some(Scope { kind: file.kind(), file, root, control_sets: Vec::new() }),
+        Err(error) => {
+            evidence.errors.push((file.path.display().to_string(), error.to_string()));
+            None
+        }
+    }
+}
+
+/// Evaluates every rule of the table on one machine.
+pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
+    let mut evidence = Evidence::default();
+
+    let readers: Vec<(HiveKind, &HiveFile, Result<HiveReader<'_>, ReadError>)> =
+        [HiveKind::System, HiveKind::Software, HiveKind::Components]
+            .into_iter()
+            .filter_map(|kind| match hives.slot(kind) {
+                HiveSlot::Loaded(file) => Some((kind, file, file.reader())),
+                _ => None,
+            })
+            .collect();
+    let mut scopes: Vec<Scope<'_>> = Vec::new();
+    for (kind, file, reader) in &readers {
+        match reader {
+            Ok(reader) => {
+                if let Some(mut scope) = open_scope(reader, file, &mut evidence) {
+                    scope.kind = *kind;
+                    scopes.push(scope);
+                }
+            }
+            Err(error) => evidence.errors.push((file.path.display().to_string(), error.to_string())),
+        }
+    }
+
+    // Context first: the control set and OS build decide how some rules read.
+    let mut system_choice = None;
+    for scope in &mut scopes {
+        let result = match scope.kind {
+            HiveKind::System => control_set::resolve(&scope.root).and_then(|choice| {
+                if let Some(name) = &choice.name {
+                    scope.control_sets.push(name.clone());
+                    if let Some(default) = choice.default_if_different() {
+                        scope.control_sets.push(default);
+                    }
+                    context::read_system(&scope.root, name, &mut evidence.context)?;
+                }
+                system_choice = Some(choice);
+                Ok(())
+            }),
+            HiveKind::Software => context::read_software(&scope.root, &mut evidence.context),
+            _ => Ok(()),
+        };
+        if let Err(error) = result {
+            evidence.errors.push((scope.path(), error.to_string()));
+        }
+    }
+    evidence.control_set = system_choice.clone();
+
+    for rule in RULES {
+        if skipped(rule, options) {
+            evidence.not_evaluated.push(NotEvaluated {
+                rule: rule.id,
+                reason: NotEvaluatedReason::Skipped,
+                detail: "switched off with --skip-rule".into(),
+            });
+            continue;
+        }
+        let Some(scope) = scopes.iter().find(|s| s.kind == rule.hive) else {
+            let slot = match hives.slot(rule.hive) {
+                // Loaded but no scope: its root could not be read.
+                HiveSlot::Loaded(_) => HiveSlot::Unreadable,
+                other => other,
+            };
+            evidence.not_evaluated.extend(not_evaluated_for_slot(rule, slot));
+            continue;
+        };
+        if rule.hive == HiveKind::System && scope.control_sets.is_empty() {
+            let detail = match &system_choice {
+                Some(choice) if !choice.notes.is_empty() => choice.notes.join("; "),
+                _ => "no ControlSetNNN key could be chosen".into(),
+            };
+            evidence.not_evaluated.push(NotEvaluated { rule: rule.id, reason: NotEvaluatedReason::NoControlSet, detail });
+            continue;
+        }
+        evaluate_rule(rule, scope, &evidence.context.clone(), &mut evidence);
+    }
+
+    if let (Some(scope), Some(choice)) = (scopes.iter().find(|s| s.kind == HiveKind::System), &system_choice) {
+        if !scope.control_sets.is_empty() {
+            let context = evidence.context.clone();
+            other_control_set_renames(scope, choice, &context, &mut evidence);
+        }
+    }
+
+    if let Some(update_finding) = evidence.findings.iter().find(|f| f.rule == "wu_reboot_required") {
+        if let Some(values) = update_finding.data.get("values").and_then(|v| v.as_object()) {
+            evidence.reboot_required_updates = values.keys().cloned().collect();
+        }
+    }
+
+    if let Some(scope) = scopes.iter().find(|s| s.kind == HiveKind::Software) {
+        let servicing_fired = evidence.findings.iter().any(|f| {
+            f.strength.decides() && (f.rule.starts_with("cbs_") || f.rule == "components_pending_transaction")
+        });
+        let scan = match options.package_scan {
+            PackageScan::Always => true,
+            PackageScan::Never => false,
+            PackageScan::WhenServicingPending => servicing_fired,
+        };
+        if scan {
+            match scope.root.subpath(cbs::PACKAGES_KEY).and_then(|k| k.map(|k| cbs::pending_packages(&k)).transpose()) {
+                Ok(packages) => evidence.pending_packages = packages.unwrap_or_default(),
+                Err(error) => evidence.errors.push((scope.path(), error.to_string())),
+            }
+        }
+    }
+
+    if let Some(shutdown) = evidence.context.last_shutdown {
+        for finding in &mut evidence.findings {
+            if finding.last_write.is_some_and(|written| !written.is_zero() && written < shutdown) {
+                finding.notes.push(format!(
+                    "key last written {}, before the last recorded shutdown {}: if the machine has booted since, this survived a reboot (often an operation that failed or was queued again)",
+                    finding.last_write.map(|t| t.to_string()).unwrap_or_default(),
+                    shutdown
+                ));
+            }
+        }
+    }
+    evidence
+}

@@ -1,0 +1,158 @@
+//! Scanning one machine end to end: load its hives, run the rules, decide the verdict. One
+//! broken hive never loses the rest of the machine, and one broken machine never stops a run.
+
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::discover::MachineSpec;
+use crate::load::kind::HiveKind;
+use crate::load::{HiveFile, LoadOptions};
+use crate::report::{FileError, HiveReport, InputFile, MachineReport, PendingUpdates};
+use crate::rules::{self, HiveSlot, MachineHives, RuleOptions};
+use crate::verdict;
+
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    pub load: LoadOptions,
+    pub rules: RuleOptions,
+    /// Report the SHA-256 of every input file (reads every byte of every hive and log).
+    pub hash: bool,
+}
+
+/// SHA-256 of a file, streamed (never the whole file in memory).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn input_file(path: &Path, role: &str, options: &ScanOptions, errors: &mut Vec<FileError>) -> InputFile {
+    let size = std::fs::metadata(path).map(|m| m.len()).ok();
+    let sha256 = if options.hash {
+        match sha256_file(path) {
+            Ok(hash) => Some(hash),
+            Err(error) => {
+                errors.push(FileError::new(path, format!("cannot hash the file: {error}")));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    InputFile { path: path.display().to_string(), role: role.to_string(), size, sha256 }
+}
+
+/// Scans one machine. Never panics on bad input and never fails: problems become `errors`.
+pub fn scan_machine(spec: &MachineSpec, options: &ScanOptions) -> MachineReport {
+    let mut errors = Vec::new();
+    let mut hive_reports = Vec::new();
+    let mut inputs = Vec::new();
+    let mut loaded: Vec<HiveFile> = Vec::new();
+    let mut unreadable_kinds: Vec<HiveKind> = Vec::new();
+
+    for path in &spec.hives {
+        inputs.push(input_file(path, "hive", options, &mut errors));
+        let name_kind = path.file_name().and_then(|n| HiveKind::from_file_name(&n.to_string_lossy()));
+        match HiveFile::open(path, options.load) {
+            Ok(hive) => {
+                if let Some(replay) = &hive.log_replay {
+                    for log in &replay.logs_found {
+                        inputs.push(input_file(log, "transaction log", options, &mut errors));
+                    }
+                }
+                loaded.push(hive);
+            }
+            Err(error) => {
+                if let Some(kind) = name_kind {
+                    unreadable_kinds.push(kind);
+                }
+                hive_reports.push(HiveReport::unreadable(path, name_kind));
+                errors.push(FileError::new(path, error_without_path(&error.to_string(), path)));
+            }
+        }
+    }
+
+    let mut used: Vec<&HiveFile> = Vec::new();
+    for hive in &loaded {
+        let mut report = HiveReport::from_hive(hive);
+        let kind = hive.kind();
+        let name_kind = hive.path.file_name().and_then(|n| HiveKind::from_file_name(&n.to_string_lossy()));
+        if let Some(named) = name_kind.filter(|&named| named != kind) {
+            report.warnings.push(format!(
+                "wrong hive kind: named like a {} hive, but its content is a {} hive ({})",
+                named.label(),
+                kind.label(),
+                hive.kind.evidence
+            ));
+        }
+        match kind {
+            HiveKind::System | HiveKind::Software | HiveKind::Components => {
+                if let Some(first) = used.iter().find(|h| h.kind() == kind) {
+                    report.warnings.push(format!(
+                        "a second {} hive for this machine: not used, {} is",
+                        kind.label(),
+                        first.path.display()
+                    ));
+                } else {
+                    used.push(hive);
+                }
+            }
+            other => report.warnings.push(format!(
+                "{} hive: no pending-reboot indicator lives here, so it is not evaluated",
+                other.label()
+            )),
+        }
+        hive_reports.push(report);
+    }
+
+    let slot = |kind: HiveKind| match used.iter().find(|h| h.kind() == kind) {
+        Some(hive) => HiveSlot::Loaded(hive),
+        None if unreadable_kinds.contains(&kind) => HiveSlot::Unreadable,
+        None => HiveSlot::Missing,
+    };
+    let hives = MachineHives {
+        system: slot(HiveKind::System),
+        software: slot(HiveKind::Software),
+        components: slot(HiveKind::Components),
+    };
+    let evidence = rules::evaluate(&hives, &options.rules);
+    let (verdict, verdict_reason) = verdict::decide(&hives, &evidence);
+    errors.extend(evidence.errors.iter().map(|(file, message)| FileError { file: file.clone(), message: message.clone() }));
+
+    MachineReport {
+        machine: spec.label.clone(),
+        snapshot: spec.snapshot.clone(),
+        computer_name: evidence.context.computer_name.clone(),
+        verdict,
+        verdict_reason,
+        control_set: evidence.control_set.as_ref().and_then(|c| c.name.clone()),
+        control_set_source: evidence.control_set.as_ref().and_then(|c| c.source.clone()),
+        control_sets: evidence.control_set.clone(),
+        context: evidence.context,
+        hives: hive_reports,
+        findings: evidence.findings,
+        pending_updates: PendingUpdates {
+            packages: evidence.pending_packages,
+            reboot_required_updates: evidence.reboot_required_updates,
+        },
+        not_evaluated: evidence.not_evaluated,
+        errors,
+        inputs,
+    }
+}
+
+/// Load errors already start with the file's path; the report names the file separately.
+fn error_without_path(message: &str, path: &Path) -> String {
+    let prefix = format!("{}: ", path.display());
+    message.strip_prefix(&prefix).unwrap_or(message).to_string()
+}

@@ -1,0 +1,62 @@
+//! From findings to one word per machine.
+
+use serde::Serialize;
+
+use crate::load::kind::HiveKind;
+use crate::rules::{Evidence, HiveSlot, MachineHives, NotEvaluatedReason, RULES};
+use crate::rules::catalogue::Strength;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// At least one strong or medium finding.
+    Pending,
+    /// No such finding, and both SYSTEM and SOFTWARE were evaluated.
+    NotPending,
+    /// No such finding, but a hive a strong rule needs is missing or unreadable.
+    Unknown,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pending => "pending",
+            Verdict::NotPending => "not_pending",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+fn evaluated(slot: HiveSlot<'_>) -> bool {
+    matches!(slot, HiveSlot::Loaded(_))
+}
+
+/// The verdict and, for `unknown`, the reason.
+pub fn decide(hives: &MachineHives<'_>, evidence: &Evidence) -> (Verdict, Option<String>) {
+    if evidence.findings.iter().any(|f| f.strength.decides()) {
+        return (Verdict::Pending, None);
+    }
+    let mut missing: Vec<&'static str> = Vec::new();
+    for kind in [HiveKind::System, HiveKind::Software] {
+        let needed_by_strong_rule = RULES.iter().any(|r| r.hive == kind && r.strength == Strength::Strong);
+        if needed_by_strong_rule && !evaluated(hives.slot(kind)) {
+            missing.push(kind.label());
+        }
+    }
+    let no_control_set = evidence.not_evaluated.iter().any(|n| n.reason == NotEvaluatedReason::NoControlSet);
+    if no_control_set {
+        missing.push("a usable SYSTEM control set");
+    }
+    let strong_rule_unread = evidence.not_evaluated.iter().any(|n| {
+        n.reason == NotEvaluatedReason::ReadError
+            && RULES.iter().any(|r| r.id == n.rule && r.strength == Strength::Strong)
+    });
+    if strong_rule_unread {
+        missing.push("a strong rule (corrupt cells)");
+    }
+    if missing.is_empty() {
+        (Verdict::NotPending, None)
+    } else {
+        (Verdict::Unknown, Some(format!("no strong or medium finding, but {} could not be evaluated", missing.join(" and "))))
+    }
+}
