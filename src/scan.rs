@@ -2,13 +2,13 @@
 //! broken hive never loses the rest of the machine, and one broken machine never stops a run.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::discover::MachineSpec;
 use crate::load::kind::HiveKind;
-use crate::load::{HiveFile, LoadOptions};
+use crate::load::{HiveFile, LoadError, LoadOptions};
 use crate::report::{FileError, HiveReport, InputFile, MachineReport, PendingUpdates};
 use crate::rules::{self, HiveSlot, MachineHives, RuleOptions};
 use crate::verdict;
@@ -55,35 +55,52 @@ fn input_file(path: &Path, role: &str, options: &ScanOptions, errors: &mut Vec<F
 /// Scans one machine. Never panics on bad input and never fails: problems become `errors`.
 pub fn scan_machine(spec: &MachineSpec, options: &ScanOptions) -> MachineReport {
     let mut errors = Vec::new();
-    let mut hive_reports = Vec::new();
     let mut inputs = Vec::new();
-    let mut loaded: Vec<HiveFile> = Vec::new();
-    let mut unreadable_kinds: Vec<HiveKind> = Vec::new();
-
+    let mut loaded = Vec::new();
     for path in &spec.hives {
         inputs.push(input_file(path, "hive", options, &mut errors));
-        let name_kind = path.file_name().and_then(|n| HiveKind::from_file_name(&n.to_string_lossy()));
-        match HiveFile::open(path, options.load) {
-            Ok(hive) => {
-                if let Some(replay) = &hive.log_replay {
-                    for log in &replay.logs_found {
-                        inputs.push(input_file(log, "transaction log", options, &mut errors));
-                    }
-                }
-                loaded.push(hive);
+        let result = HiveFile::open(path, options.load);
+        if let Ok(hive) = &result {
+            for log in hive.log_replay.iter().flat_map(|r| &r.logs_found) {
+                inputs.push(input_file(log, "transaction log", options, &mut errors));
             }
+        }
+        loaded.push((path.clone(), result));
+    }
+    let mut report = assess(&spec.label, spec.snapshot.clone(), loaded, &options.rules);
+    report.inputs = inputs;
+    errors.append(&mut report.errors);
+    report.errors = errors;
+    report
+}
+
+/// Runs the rules and the verdict over hives that were already loaded (or failed to load).
+pub fn assess(
+    label: &str,
+    snapshot: Option<String>,
+    loaded: Vec<(PathBuf, Result<HiveFile, LoadError>)>,
+    rule_options: &RuleOptions,
+) -> MachineReport {
+    let mut errors = Vec::new();
+    let mut hive_reports = Vec::new();
+    let mut hives_read: Vec<HiveFile> = Vec::new();
+    let mut unreadable_kinds: Vec<HiveKind> = Vec::new();
+    for (path, result) in loaded {
+        match result {
+            Ok(hive) => hives_read.push(hive),
             Err(error) => {
+                let name_kind = path.file_name().and_then(|n| HiveKind::from_file_name(&n.to_string_lossy()));
                 if let Some(kind) = name_kind {
                     unreadable_kinds.push(kind);
                 }
-                hive_reports.push(HiveReport::unreadable(path, name_kind));
-                errors.push(FileError::new(path, error_without_path(&error.to_string(), path)));
+                hive_reports.push(HiveReport::unreadable(&path, name_kind));
+                errors.push(FileError::new(&path, error_without_path(&error.to_string(), &path)));
             }
         }
     }
 
     let mut used: Vec<&HiveFile> = Vec::new();
-    for hive in &loaded {
+    for hive in &hives_read {
         let mut report = HiveReport::from_hive(hive);
         let kind = hive.kind();
         let name_kind = hive.path.file_name().and_then(|n| HiveKind::from_file_name(&n.to_string_lossy()));
@@ -125,13 +142,13 @@ pub fn scan_machine(spec: &MachineSpec, options: &ScanOptions) -> MachineReport 
         software: slot(HiveKind::Software),
         components: slot(HiveKind::Components),
     };
-    let evidence = rules::evaluate(&hives, &options.rules);
+    let evidence = rules::evaluate(&hives, rule_options);
     let (verdict, verdict_reason) = verdict::decide(&hives, &evidence);
     errors.extend(evidence.errors.iter().map(|(file, message)| FileError { file: file.clone(), message: message.clone() }));
 
     MachineReport {
-        machine: spec.label.clone(),
-        snapshot: spec.snapshot.clone(),
+        machine: label.to_string(),
+        snapshot,
         computer_name: evidence.context.computer_name.clone(),
         verdict,
         verdict_reason,
@@ -147,7 +164,7 @@ pub fn scan_machine(spec: &MachineSpec, options: &ScanOptions) -> MachineReport 
         },
         not_evaluated: evidence.not_evaluated,
         errors,
-        inputs,
+        inputs: Vec::new(),
     }
 }
 

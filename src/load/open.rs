@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use memmap2::{Advice, Mmap};
 use serde::Serialize;
@@ -58,6 +59,8 @@ impl LoadError {
 enum HiveBytes {
     Mapped(Mmap),
     Owned(Vec<u8>),
+    /// Bytes that already were in memory (extracted from an image, or a test's buffer).
+    Shared(Arc<Vec<u8>>),
 }
 
 impl HiveBytes {
@@ -65,6 +68,7 @@ impl HiveBytes {
         match self {
             HiveBytes::Mapped(map) => map,
             HiveBytes::Owned(bytes) => bytes,
+            HiveBytes::Shared(bytes) => bytes,
         }
     }
 }
@@ -141,15 +145,47 @@ fn read_logs(paths: &[PathBuf]) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
 }
 
 impl HiveFile {
-    /// Opens `path` read-only and prepares it for reading. Never writes to the file.
+    /// Opens `path` read-only and prepares it for reading: memory-mapped, with the
+    /// `.LOG`/`.LOG1`/`.LOG2` files beside it replayed if it is dirty. Never writes to a file.
     pub fn open(path: &Path, options: LoadOptions) -> Result<HiveFile, LoadError> {
         let file = File::open(path).map_err(io_error(path))?;
         let file_size = file.metadata().map_err(io_error(path))?.len();
-        let not_a_hive = |problem| LoadError::NotAHive { path: path.to_path_buf(), problem };
         if file_size == 0 {
-            return Err(not_a_hive(BaseBlockError::Empty));
+            return Err(LoadError::NotAHive { path: path.to_path_buf(), problem: BaseBlockError::Empty });
         }
-        let mut bytes = map_or_read(&file, path, file_size)?;
+        let bytes = map_or_read(&file, path, file_size)?;
+        // Logs are looked for only when needed: most hives are clean.
+        let find_logs = || {
+            let found = logs::find_logs(path).unwrap_or_default();
+            let (contents, warnings) = read_logs(&found);
+            (found, contents, warnings)
+        };
+        HiveFile::prepare(path, bytes, options, find_logs)
+    }
+
+    /// Prepares a hive whose bytes are already in memory (from a disk image, or a test), with
+    /// its transaction logs as (file name, bytes).
+    pub fn from_shared(
+        label: &Path,
+        bytes: Arc<Vec<u8>>,
+        logs: Vec<(String, Vec<u8>)>,
+        options: LoadOptions,
+    ) -> Result<HiveFile, LoadError> {
+        if bytes.is_empty() {
+            return Err(LoadError::NotAHive { path: label.to_path_buf(), problem: BaseBlockError::Empty });
+        }
+        let names = logs.iter().map(|(name, _)| label.with_file_name(name)).collect();
+        HiveFile::prepare(label, HiveBytes::Shared(bytes), options, move || (names, logs, Vec::new()))
+    }
+
+    fn prepare(
+        path: &Path,
+        mut bytes: HiveBytes,
+        options: LoadOptions,
+        find_logs: impl FnOnce() -> (Vec<PathBuf>, Vec<(String, Vec<u8>)>, Vec<String>),
+    ) -> Result<HiveFile, LoadError> {
+        let file_size = bytes.as_slice().len() as u64;
+        let not_a_hive = |problem| LoadError::NotAHive { path: path.to_path_buf(), problem };
         let base_block = BaseBlock::parse(bytes.as_slice()).map_err(not_a_hive)?;
         if (file_size as usize) < BASE_BLOCK_SIZE {
             return Err(not_a_hive(BaseBlockError::TooShort { len: file_size as usize, needed: BASE_BLOCK_SIZE }));
@@ -159,11 +195,10 @@ impl HiveFile {
         let mut log_replay = None;
         let mut problems = base_block.problems(file_size);
         if base_block.is_dirty() {
-            let logs_found = logs::find_logs(path).unwrap_or_default();
-            let mut replay = LogReplay { logs_found: logs_found.clone(), report: None, applied: false };
+            let (logs_found, log_bytes, read_warnings) = find_logs();
+            warnings.extend(read_warnings);
+            let mut replay = LogReplay { logs_found, report: None, applied: false };
             if options.replay_logs {
-                let (log_bytes, read_warnings) = read_logs(&logs_found);
-                warnings.extend(read_warnings);
                 let inputs: Vec<logs::LogInput<'_>> =
                     log_bytes.iter().map(|(name, bytes)| logs::LogInput { name: name.clone(), bytes }).collect();
                 let recovered = logs::recover(bytes.as_slice(), &inputs)
@@ -181,7 +216,7 @@ impl HiveFile {
             } else {
                 warnings.push(format!(
                     "dirty hive read as it is on disk (log replay switched off; {} log file(s) beside it): recent changes may be missing",
-                    logs_found.len()
+                    replay.logs_found.len()
                 ));
             }
             log_replay = Some(replay);

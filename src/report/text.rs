@@ -160,8 +160,16 @@ pub fn render(report: &MachineReport) -> String {
 
     if !report.not_evaluated.is_empty() {
         let _ = writeln!(out, "not evaluated:");
+        // Rules sharing a reason (21 SOFTWARE rules without a SOFTWARE hive) take one line.
+        let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
         for item in &report.not_evaluated {
-            let _ = writeln!(out, "  {} ({}): {}", item.rule, item.reason.label(), item.detail);
+            match groups.iter_mut().find(|(reason, detail, _)| *reason == item.reason.label() && *detail == item.detail) {
+                Some((_, _, rules)) => rules.push(item.rule),
+                None => groups.push((item.reason.label(), &item.detail, vec![item.rule])),
+            }
+        }
+        for (reason, detail, rules) in groups {
+            let _ = writeln!(out, "  {} ({reason}): {detail}", rules.join(", "));
         }
     }
     if !report.errors.is_empty() {
