@@ -58,6 +58,14 @@ enum Command {
         #[arg(long)]
         no_logs: bool,
     },
+    /// Write a recovered, clean copy of a dirty hive (transaction logs replayed) to a new
+    /// file, for use in other tools. The input is never modified.
+    Recover {
+        hive: PathBuf,
+        /// The new file to write (must not exist yet).
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+    },
     /// List every rule (indicator) with its hive, key, condition, strength and source.
     Rules {
         /// Print the table as Markdown (used to generate the README's rule list).
@@ -124,6 +132,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => run_scan(args),
         Command::Discover { paths } => print_discovery(&discover::discover(&paths)),
         Command::Inspect { hives, json, no_logs } => run_inspect(&hives, json, no_logs),
+        Command::Recover { hive, output } => run_recover(&hive, &output),
         Command::Rules { markdown } => print_rules(markdown),
     }
 }
@@ -170,6 +179,35 @@ fn run_inspect(hives: &[PathBuf], json: bool, no_logs: bool) -> ExitCode {
         }
     }
     ExitCode::from(if failed { EXIT_INCOMPLETE } else { EXIT_OK })
+}
+
+fn run_recover(hive_path: &Path, output: &Path) -> ExitCode {
+    let hive = match rebootscan::load::HiveFile::open(hive_path, LoadOptions::default()) {
+        Ok(hive) => hive,
+        Err(error) => return fatal(error),
+    };
+    let summary = match &hive.log_replay {
+        None => "the hive is clean: the copy is identical to the input".to_string(),
+        Some(replay) if replay.applied => replay.report.as_ref().map(|r| r.summary()).unwrap_or_default(),
+        Some(replay) => {
+            let why = replay.report.as_ref().map(|r| r.summary()).unwrap_or_default();
+            return fatal(format!("{}: nothing could be recovered ({why}); no file written", hive_path.display()));
+        }
+    };
+    // `create_new` refuses an existing file, so neither the evidence nor an earlier result
+    // can be overwritten.
+    let written = std::fs::OpenOptions::new().write(true).create_new(true).open(output).and_then(|mut file| {
+        file.write_all(hive.bytes())?;
+        file.sync_all()
+    });
+    match written {
+        Ok(()) => {
+            eprintln!("rebootscan: {}: {summary}", hive_path.display());
+            eprintln!("rebootscan: wrote {} ({} bytes)", output.display(), hive.bytes().len());
+            ExitCode::from(EXIT_OK)
+        }
+        Err(error) => fatal(format!("cannot write {}: {error} (the output must be a new file)", output.display())),
+    }
 }
 
 fn print_rules(markdown: bool) -> ExitCode {

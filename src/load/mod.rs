@@ -12,6 +12,5 @@ pub mod multi_sz;
 pub mod open;
 pub mod pending_renames;
 pub mod reader;
-pub mod replay;
 
 pub use open::{HiveFile, LoadError, LoadOptions};

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::load::base_block::{BaseBlock, BaseBlockError, BaseBlockProblem, BASE_BLOCK_SIZE};
 use crate::load::kind::{self, HiveKind, KindDetection};
-use crate::load::replay as logs;
+use crate::load::logs;
 use crate::load::reader::{HiveReader, ReadError};
 
 /// How to load hives.
