@@ -220,7 +220,7 @@ fn print_rules(markdown: bool) -> ExitCode {
                 rule.number,
                 rule.id,
                 rule.hive.label(),
-                rule.keys.join("` or `").replace('|', "\\|"),
+                rule.keys.iter().map(|k| if k.is_empty() { "(hive root)" } else { k }).collect::<Vec<_>>().join("` or `"),
                 rule.value.map(|v| format!("`{v}`")).unwrap_or_else(|| "(key)".into()),
                 rule.pending_when.replace('|', "\\|"),
                 rule.strength.label(),
