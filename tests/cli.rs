@@ -1,0 +1,238 @@
+//! The command line as users run it: output contract, exit status, error messages.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::hive_writer::{HiveSpec, ValueSpec};
+
+fn rebootscan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rebootscan")).args(args).output().expect("run rebootscan")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn path_arg(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+/// Writes a machine folder `dir/name` with a SYSTEM and a SOFTWARE hive; `pending` queues a
+/// System32 replacement.
+fn write_machine(dir: &Path, name: &str, pending: bool) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut system = HiveSpec::new("ROOT");
+    system.set_value("Select", ValueSpec::dword("Current", 1));
+    system.set_value("ControlSet001\\Control\\ComputerName\\ComputerName", ValueSpec::sz("ComputerName", name));
+    if pending {
+        system.set_value(
+            "ControlSet001\\Control\\Session Manager",
+            ValueSpec::multi_sz(
+                "PendingFileRenameOperations",
+                &["\\??\\C:\\Windows\\System32\\SET1.tmp", "!\\??\\C:\\Windows\\System32\\clbcatq.dll", "\\??\\C:\\Windows\\Temp\\x.tmp", ""],
+            ),
+        );
+    }
+    let mut software = HiveSpec::new("ROOT");
+    software.set_value("Microsoft\\Windows NT\\CurrentVersion", ValueSpec::sz("CurrentBuild", "19045"));
+    std::fs::write(folder.join("SYSTEM"), system.build()).unwrap();
+    std::fs::write(folder.join("SOFTWARE"), software.build()).unwrap();
+    folder
+}
+
+#[test]
+fn readme_rule_list_is_generated_from_the_table() {
+    let output = rebootscan(&["rules", "--markdown"]);
+    assert!(output.status.success());
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let begin = readme.find("<!-- rules:begin -->\n").expect("begin marker") + "<!-- rules:begin -->\n".len();
+    let end = readme.find("<!-- rules:end -->").expect("end marker");
+    assert_eq!(
+        &readme[begin..end],
+        stdout(&output),
+        "README rule list is stale: regenerate it with `rebootscan rules --markdown`"
+    );
+}
+
+#[test]
+fn json_contract_for_a_pending_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = write_machine(dir.path(), "HOST-A", true);
+    let output = rebootscan(&["scan", path_arg(&folder), "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+    let machine = &json["machines"][0];
+    assert_eq!(machine["machine"], "HOST-A");
+    assert_eq!(machine["computer_name"], "HOST-A");
+    assert_eq!(machine["verdict"], "pending");
+    assert_eq!(machine["control_set"], "ControlSet001");
+    for field in ["kind", "path", "dirty", "format_version", "warnings"] {
+        assert!(machine["hives"][0].get(field).is_some(), "hives[].{field}");
+    }
+    let finding = &machine["findings"][0];
+    for field in ["rule", "strength", "hive", "key", "value", "last_write", "data"] {
+        assert!(finding.get(field).is_some(), "findings[].{field}");
+    }
+    assert_eq!(finding["rule"], "pending_file_rename_operations");
+    let operations = finding["data"]["operations"].as_array().unwrap();
+    assert_eq!(operations.len(), 2);
+    assert_eq!(operations[0]["op"], "rename");
+    assert_eq!(operations[0]["replace_existing"], true);
+    assert_eq!(operations[0]["class"], "windows_system");
+    assert_eq!(operations[1]["op"], "delete");
+    assert_eq!(operations[1]["target"], serde_json::Value::Null);
+    assert!(finding["data"]["malformed"].as_array().unwrap().is_empty());
+    assert!(machine["not_evaluated"].as_array().unwrap().iter().any(|n| n["reason"] == "volatile"));
+    assert!(machine["errors"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn jsonl_csv_and_findings_csv_cover_every_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    write_machine(&case, "a-pending", true);
+    write_machine(&case, "b-clean", false);
+    std::fs::create_dir_all(case.join("c-broken")).unwrap();
+    std::fs::write(case.join("c-broken/SYSTEM"), b"this is not a hive").unwrap();
+
+    let output = rebootscan(&["scan", path_arg(&case), "--format", "jsonl"]);
+    assert_eq!(output.status.code(), Some(3), "one machine could not be analysed");
+    let lines: Vec<serde_json::Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let verdicts: Vec<(&str, &str)> =
+        lines.iter().map(|m| (m["machine"].as_str().unwrap(), m["verdict"].as_str().unwrap())).collect();
+    assert_eq!(verdicts, vec![("a-pending", "pending"), ("b-clean", "not_pending"), ("c-broken", "unknown")]);
+    let broken_error = lines[2]["errors"][0]["message"].as_str().unwrap();
+    assert!(broken_error.contains("not a registry hive"), "{broken_error}");
+    assert!(stderr(&output).contains("3 machine(s) scanned: 1 pending, 1 unknown, 1 with errors"), "{}", stderr(&output));
+
+    let report = dir.path().join("report.csv");
+    let findings = dir.path().join("findings.csv");
+    let output = rebootscan(&[
+        "scan",
+        path_arg(&case),
+        "--format",
+        "csv",
+        "-o",
+        path_arg(&report),
+        "--findings-csv",
+        path_arg(&findings),
+    ]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(output.stdout.is_empty());
+    let mut reader = csv::Reader::from_path(&report).unwrap();
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(header.iter().next(), Some("machine"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r.len() == header.len()));
+    assert_eq!(&rows[0][3], "pending");
+    assert_eq!(&rows[0][header.iter().position(|h| h == "pfro_windows_system").unwrap()], "1");
+    let mut reader = csv::Reader::from_path(&findings).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][2], "pending_file_rename_operations");
+    // Atomic writes leave nothing behind but the two reports.
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, vec!["case", "findings.csv", "report.csv"]);
+
+    // Same input, byte-identical report.
+    let again = dir.path().join("again.csv");
+    rebootscan(&["scan", path_arg(&case), "--format", "csv", "-o", path_arg(&again)]);
+    assert_eq!(std::fs::read(&report).unwrap(), std::fs::read(&again).unwrap());
+}
+
+#[test]
+fn fail_on_pending_gives_exit_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let pending = write_machine(dir.path(), "p", true);
+    let clean = write_machine(dir.path(), "c", false);
+    assert_eq!(rebootscan(&["scan", path_arg(&pending), "--fail-on-pending"]).status.code(), Some(4));
+    assert_eq!(rebootscan(&["scan", path_arg(&clean), "--fail-on-pending"]).status.code(), Some(0));
+    assert_eq!(rebootscan(&["scan", path_arg(&pending)]).status.code(), Some(0));
+}
+
+#[test]
+fn errors_name_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder");
+    let output = rebootscan(&["scan", path_arg(&missing)]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains(&format!("skipped {}: does not exist", missing.display())), "{message}");
+    assert!(message.contains("no machine to scan"), "{message}");
+
+    let empty_dir = dir.path().join("empty");
+    std::fs::create_dir(&empty_dir).unwrap();
+    let message = stderr(&rebootscan(&["scan", path_arg(&empty_dir)]));
+    assert!(message.contains("no SYSTEM, SOFTWARE or COMPONENTS hive found"), "{message}");
+
+    for (name, bytes, expected) in [
+        ("zero", &b""[..], "the file is empty (0 bytes)"),
+        ("text", &b"Windows Registry Editor Version 5.00\r\n"[..], "not a registry hive: it starts with \"Wind\""),
+        ("program.exe", &b"MZ\x90\x00\x03\x00\x00\x00"[..], "\"MZ\" (a Windows executable)"),
+        ("short", &b"regf\x01\x00\x00\x00"[..], "truncated: only 8 bytes"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let output = rebootscan(&["scan", path_arg(&path), "--format", "json"]);
+        assert_eq!(output.status.code(), Some(3), "{name}");
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let error = &json["machines"][0]["errors"][0];
+        assert_eq!(error["file"], path_arg(&path));
+        assert!(error["message"].as_str().unwrap().contains(expected), "{name}: {error}");
+    }
+}
+
+#[test]
+fn truncated_hive_is_reported_as_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = write_machine(dir.path(), "t", false);
+    let system = folder.join("SYSTEM");
+    let bytes = std::fs::read(&system).unwrap();
+    std::fs::write(&system, &bytes[..bytes.len() - 4096]).unwrap();
+    let output = rebootscan(&["inspect", path_arg(&system)]);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(stdout(&output).contains("truncated: the base block declares"), "{}", stdout(&output));
+}
+
+#[test]
+fn inspect_shows_base_block_kind_and_control_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = write_machine(dir.path(), "i", false);
+    let output = rebootscan(&["inspect", path_arg(&folder.join("SYSTEM"))]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    for expected in ["format: 1.5", "state: clean", "kind: SYSTEM", "current control set: ControlSet001 (from Select\\Current)"] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+}
+
+#[test]
+fn recover_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = write_machine(dir.path(), "r", false);
+    let system = folder.join("SYSTEM");
+    let before = std::fs::read(&system).unwrap();
+    let output = rebootscan(&["recover", path_arg(&system), "-o", path_arg(&system)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("must be a new file"), "{}", stderr(&output));
+    assert_eq!(std::fs::read(&system).unwrap(), before);
+}
+
+#[test]
+fn unknown_rule_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = write_machine(dir.path(), "u", false);
+    let output = rebootscan(&["scan", path_arg(&folder), "--skip-rule", "no_such_rule"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--skip-rule no_such_rule: no such rule"));
+}
