@@ -9,7 +9,7 @@
 //!
 //! Why this is written by hand: nt-hive has no log support at all, and notatin (the only Rust
 //! crate that replays logs) handles only the new "HvLE" format, not the old "DIRT" format of
-//! Windows XP to 8, orders logs without sequence wrap-around, and reads whole files. The
+//! Windows NT to 8, orders logs without sequence wrap-around, and reads whole files. The
 //! algorithm follows Suhanov's "Windows registry file format specification" (sections
 //! "Format of transaction log files", "Dirty state of a hive", "Multiple transaction log
 //! files") with the choices our reference validated against Windows' own recovery:
