@@ -1,0 +1,119 @@
+//! End to end: a dirty SYSTEM hive whose PendingFileRenameOperations exists only in its
+//! transaction log is reported pending, and text, JSON and CSV all say what was recovered.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::hive_writer::{HiveSpec, ValueSpec};
+use support::log_writer::{make_dirty, new_format_log, old_format_log};
+
+fn rebootscan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rebootscan")).args(args).output().expect("run rebootscan")
+}
+
+fn system_spec(with_rename: bool) -> HiveSpec {
+    let mut system = HiveSpec::new("ROOT");
+    system.primary_sequence = 40;
+    system.secondary_sequence = 40;
+    system.set_value("Select", ValueSpec::dword("Current", 1));
+    system.set_value("ControlSet001\\Control\\ComputerName\\ComputerName", ValueSpec::sz("ComputerName", "DIRTY-HOST"));
+    system.key_mut("ControlSet001\\Control\\Session Manager");
+    if with_rename {
+        system.set_value(
+            "ControlSet001\\Control\\Session Manager",
+            ValueSpec::multi_sz(
+                "PendingFileRenameOperations",
+                &["\\??\\C:\\Windows\\System32\\SET2.tmp", "!\\??\\C:\\Windows\\System32\\ntdll.dll"],
+            ),
+        );
+    }
+    system
+}
+
+/// A machine folder whose SYSTEM on disk predates the rename; `log` turns it into the hive
+/// that has it.
+fn write_machine(dir: &Path, log: impl Fn(&[u8], &[u8]) -> Vec<u8>) {
+    let before = system_spec(false).build();
+    let after = system_spec(true).build();
+    let entry = log(&before, &after);
+    let mut primary = before.clone();
+    make_dirty(&mut primary, 40);
+    std::fs::write(dir.join("SYSTEM"), &primary).unwrap();
+    std::fs::write(dir.join("SYSTEM.LOG1"), entry).unwrap();
+    std::fs::write(dir.join("SYSTEM.LOG2"), b"").unwrap();
+    let mut software = HiveSpec::new("ROOT");
+    software.set_value("Microsoft\\Windows NT\\CurrentVersion", ValueSpec::sz("CurrentBuild", "19045"));
+    std::fs::write(dir.join("SOFTWARE"), software.build()).unwrap();
+}
+
+fn check_machine(dir: &Path) {
+    let path = dir.to_str().unwrap();
+    let json = rebootscan(&["scan", path, "--format", "json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", String::from_utf8_lossy(&json.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let machine = &report["machines"][0];
+    assert_eq!(machine["verdict"], "pending", "{machine:#}");
+    assert_eq!(machine["findings"][0]["rule"], "pending_file_rename_operations");
+    let system = machine["hives"].as_array().unwrap().iter().find(|h| h["kind"] == "SYSTEM").unwrap();
+    assert_eq!(system["dirty"], true);
+    assert_eq!(system["log_replay"]["applied"], true, "{system:#}");
+    assert!(system["log_replay"]["report"]["sequence_reached"].as_u64().is_some());
+
+    let text = String::from_utf8_lossy(&rebootscan(&["scan", path]).stdout).into_owned();
+    assert!(text.contains("recovered from its transaction logs"), "{text}");
+    assert!(text.contains("logs: dirty (seq 41/40); replayed"), "{text}");
+
+    let csv = String::from_utf8_lossy(&rebootscan(&["scan", path, "--format", "csv"]).stdout).into_owned();
+    assert!(csv.contains("SYSTEM: recovered from logs"), "{csv}");
+
+    // The primary as it is on disk knows nothing of the rename, and says it may be stale.
+    let stale = rebootscan(&["scan", path, "--format", "json", "--no-logs"]);
+    let report: serde_json::Value = serde_json::from_slice(&stale.stdout).unwrap();
+    let machine = &report["machines"][0];
+    assert_eq!(machine["verdict"], "not_pending");
+    let warnings = machine["hives"].to_string();
+    assert!(warnings.contains("recent changes may be missing"), "{warnings}");
+}
+
+#[test]
+fn rename_only_in_a_new_format_log_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    write_machine(dir.path(), |before, after| new_format_log(before, after, 40, 2));
+    check_machine(dir.path());
+}
+
+#[test]
+fn rename_only_in_an_old_format_log_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    write_machine(dir.path(), |before, after| old_format_log(before, after, 41));
+    check_machine(dir.path());
+}
+
+#[test]
+fn scanning_never_changes_the_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    write_machine(dir.path(), |before, after| new_format_log(before, after, 40, 1));
+    let snapshot = |dir: &Path| -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let meta = e.metadata().unwrap();
+                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap(), meta.modified().unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot(dir.path());
+    for args in [vec!["scan"], vec!["scan", "--hash", "--format", "json"], vec!["inspect"]] {
+        let mut args = args;
+        let target = if args[0] == "inspect" { dir.path().join("SYSTEM") } else { dir.path().to_path_buf() };
+        let target = target.to_str().unwrap().to_string();
+        args.push(&target);
+        rebootscan(&args);
+    }
+    assert_eq!(snapshot(dir.path()), before, "evidence files changed or new files appeared");
+}
