@@ -220,7 +220,11 @@ fn print_rules(markdown: bool) -> ExitCode {
                 rule.number,
                 rule.id,
                 rule.hive.label(),
-                rule.keys.iter().map(|k| if k.is_empty() { "(hive root)" } else { k }).collect::<Vec<_>>().join("` or `"),
+                rule.keys
+                    .iter()
+                    .map(|k| if k.is_empty() { "(hive root)" } else { k })
+                    .collect::<Vec<_>>()
+                    .join("` or `"),
                 rule.value.map(|v| format!("`{v}`")).unwrap_or_else(|| "(key)".into()),
                 rule.pending_when.replace('|', "\\|"),
                 rule.strength.label(),
@@ -271,7 +275,7 @@ enum ReportSink<W: Write> {
     Text { out: W, written: usize },
     Json { out: W, written: usize },
     Jsonl { out: W },
-    Csv { out: csv::Writer<W> },
+    Csv { out: Box<csv::Writer<W>> },
 }
 
 impl<W: Write> ReportSink<W> {
@@ -284,7 +288,7 @@ impl<W: Write> ReportSink<W> {
             }
             Format::Jsonl => ReportSink::Jsonl { out },
             Format::Csv => ReportSink::Csv {
-                out: report::csv::writer(out, report::csv::MACHINE_COLUMNS).map_err(io::Error::other)?,
+                out: Box::new(report::csv::writer(out, report::csv::MACHINE_COLUMNS).map_err(io::Error::other)?),
             },
         })
     }
@@ -348,7 +352,9 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         return print_discovery(&discovery);
     }
     if discovery.machines.is_empty() {
-        return fatal("no machine to scan: give a hive file, a folder holding SYSTEM/SOFTWARE/COMPONENTS, or a collection tree");
+        return fatal(
+            "no machine to scan: give a hive file, a folder holding SYSTEM/SOFTWARE/COMPONENTS, or a collection tree",
+        );
     }
     if let Some(jobs) = args.jobs {
         if let Err(error) = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global() {
@@ -411,7 +417,9 @@ const BATCH: usize = 64;
 fn scan_into<W: Write>(args: &ScanArgs, options: &ScanOptions, discovery: &Discovery, out: W) -> io::Result<Tally> {
     let progress = (io::stderr().is_terminal() && discovery.machines.len() > 1).then(|| {
         let bar = indicatif::ProgressBar::new(discovery.machines.len() as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} machines, {elapsed} elapsed, ~{eta} left") {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} machines, {elapsed} elapsed, ~{eta} left")
+        {
             bar.set_style(style);
         }
         bar

@@ -36,7 +36,12 @@ fn write_machine(dir: &Path, name: &str, pending: bool) -> PathBuf {
             "ControlSet001\\Control\\Session Manager",
             ValueSpec::multi_sz(
                 "PendingFileRenameOperations",
-                &["\\??\\C:\\Windows\\System32\\SET1.tmp", "!\\??\\C:\\Windows\\System32\\clbcatq.dll", "\\??\\C:\\Windows\\Temp\\x.tmp", ""],
+                &[
+                    "\\??\\C:\\Windows\\System32\\SET1.tmp",
+                    "!\\??\\C:\\Windows\\System32\\clbcatq.dll",
+                    "\\??\\C:\\Windows\\Temp\\x.tmp",
+                    "",
+                ],
             ),
         );
     }
@@ -110,7 +115,11 @@ fn jsonl_csv_and_findings_csv_cover_every_machine() {
     assert_eq!(verdicts, vec![("a-pending", "pending"), ("b-clean", "not_pending"), ("c-broken", "unknown")]);
     let broken_error = lines[2]["errors"][0]["message"].as_str().unwrap();
     assert!(broken_error.contains("not a registry hive"), "{broken_error}");
-    assert!(stderr(&output).contains("3 machine(s) scanned: 1 pending, 1 unknown, 1 with errors"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("3 machine(s) scanned: 1 pending, 1 unknown, 1 with errors"),
+        "{}",
+        stderr(&output)
+    );
 
     let report = dir.path().join("report.csv");
     let findings = dir.path().join("findings.csv");
@@ -211,7 +220,9 @@ fn inspect_shows_base_block_kind_and_control_sets() {
     let output = rebootscan(&["inspect", path_arg(&folder.join("SYSTEM"))]);
     assert!(output.status.success());
     let text = stdout(&output);
-    for expected in ["format: 1.5", "state: clean", "kind: SYSTEM", "current control set: ControlSet001 (from Select\\Current)"] {
+    for expected in
+        ["format: 1.5", "state: clean", "kind: SYSTEM", "current control set: ControlSet001 (from Select\\Current)"]
+    {
         assert!(text.contains(expected), "{expected}: {text}");
     }
 }

@@ -101,7 +101,11 @@ fn scanning_never_changes_the_evidence() {
             .map(|e| {
                 let e = e.unwrap();
                 let meta = e.metadata().unwrap();
-                (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap(), meta.modified().unwrap())
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                    meta.modified().unwrap(),
+                )
             })
             .collect();
         files.sort();

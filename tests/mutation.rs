@@ -10,12 +10,18 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use rebootscan::load::{HiveFile, LoadOptions};
-use rebootscan::rules::RuleOptions;
 use rebootscan::rules::evaluate::PackageScan;
+use rebootscan::rules::RuleOptions;
 use rebootscan::scan::assess;
 
-const CORPUS_HIVES: &[&str] =
-    &["win10-1903/SYSTEM", "win7/SYSTEM", "winxp/SYSTEM", "software-delta/SOFTWARE", "yarp/ManySubkeysHive", "yarp/BigDataHive"];
+const CORPUS_HIVES: &[&str] = &[
+    "win10-1903/SYSTEM",
+    "win7/SYSTEM",
+    "winxp/SYSTEM",
+    "software-delta/SOFTWARE",
+    "yarp/ManySubkeysHive",
+    "yarp/BigDataHive",
+];
 
 /// Scans one in-memory variant; a panic anywhere fails the test with the variant's name.
 fn scan_variant(label: &Path, bytes: &Arc<Vec<u8>>) {

@@ -65,7 +65,11 @@ fn baseline_components() -> HiveSpec {
 
 impl Machine {
     fn healthy() -> Machine {
-        Machine { system: Some(baseline_system()), software: Some(baseline_software()), components: Some(baseline_components()) }
+        Machine {
+            system: Some(baseline_system()),
+            software: Some(baseline_software()),
+            components: Some(baseline_components()),
+        }
     }
 
     fn system(&mut self) -> &mut HiveSpec {
@@ -108,7 +112,8 @@ fn set_indicator(rule: &str, machine: &mut Machine, positive: bool) {
     let on = |yes: u32, no: u32| if positive { yes } else { no };
     match rule {
         "pending_file_rename_operations" | "pending_file_rename_operations2" => {
-            let value = if rule.ends_with('2') { "PendingFileRenameOperations2" } else { "PendingFileRenameOperations" };
+            let value =
+                if rule.ends_with('2') { "PendingFileRenameOperations2" } else { "PendingFileRenameOperations" };
             if positive {
                 machine.system().set_value(
                     &session_manager,
@@ -139,9 +144,10 @@ fn set_indicator(rule: &str, machine: &mut Machine, positive: bool) {
         "netlogon_avoid_spn_set" if positive => {
             machine.system().key_mut(&format!("{CS}\\Services\\Netlogon\\AvoidSpnSet"));
         }
-        "netlogon_dcpromo_reboot_hint" if positive => machine
-            .system()
-            .set_value(&format!("{CS}\\Services\\Netlogon\\Parameters"), ValueSpec::dword("LocatorDCPromoPreRebootHint", 1)),
+        "netlogon_dcpromo_reboot_hint" if positive => machine.system().set_value(
+            &format!("{CS}\\Services\\Netlogon\\Parameters"),
+            ValueSpec::dword("LocatorDCPromoPreRebootHint", 1),
+        ),
         "computer_rename_netbios" => machine.system().set_value(
             &format!("{CS}\\Control\\ComputerName\\ActiveComputerName"),
             ValueSpec::sz("ComputerName", if positive { "OLD-NAME" } else { "wks-01" }),
@@ -162,7 +168,9 @@ fn set_indicator(rule: &str, machine: &mut Machine, positive: bool) {
             ValueSpec::dword("9306cdfc-c4a1-4a22-9996-848cb67eddc3", 1),
         ),
         "wu_post_reboot_reporting" if positive => {
-            machine.software().key_mut("Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\PostRebootReporting");
+            machine
+                .software()
+                .key_mut("Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\PostRebootReporting");
         }
         "wu_services_pending" if positive => {
             machine.software().key_mut(
@@ -193,11 +201,15 @@ fn set_indicator(rule: &str, machine: &mut Machine, positive: bool) {
         }
         "components_pending_transaction" => machine.components().set_value(
             "",
-            if positive { ValueSpec::sz("PendingXmlIdentifier", "0000000000000001.1") } else { ValueSpec::dword("NextQueueEntryIndex", 0) },
+            if positive {
+                ValueSpec::sz("PendingXmlIdentifier", "0000000000000001.1")
+            } else {
+                ValueSpec::dword("NextQueueEntryIndex", 0)
+            },
         ),
-        "update_exe_volatile" => machine
-            .software()
-            .set_value("Microsoft\\Updates\\UpdateExeVolatile", ValueSpec::dword("Flags", on(2, 0))),
+        "update_exe_volatile" => {
+            machine.software().set_value("Microsoft\\Updates\\UpdateExeVolatile", ValueSpec::dword("Flags", on(2, 0)))
+        }
         "update_exe_volatile_value_form" => {
             machine.software().set_value("Microsoft\\Updates", ValueSpec::dword("UpdateExeVolatile", on(1, 0)))
         }
@@ -254,7 +266,9 @@ fn healthy_machine_is_not_pending() {
     assert_eq!(report.computer_name.as_deref(), Some("WKS-01"));
     assert_eq!(report.control_set.as_deref(), Some("ControlSet001"));
     // Volatile indicators are never a silent "no".
-    for volatile in ["wu_reboot_required", "computer_rename_netbios", "salt_minion_reboot_witnessed", "wix_burn_reboot_required"] {
+    for volatile in
+        ["wu_reboot_required", "computer_rename_netbios", "salt_minion_reboot_witnessed", "wix_burn_reboot_required"]
+    {
         assert!(
             report.not_evaluated.iter().any(|n| n.rule == volatile && n.reason == NotEvaluatedReason::Volatile),
             "{volatile}: {:?}",
@@ -324,7 +338,12 @@ fn temp_only_renames_are_weak_and_not_pending() {
         &format!("{CS}\\Control\\Session Manager"),
         ValueSpec::multi_sz(
             "PendingFileRenameOperations",
-            &["\\??\\C:\\Users\\a\\AppData\\Local\\Temp\\nsp9C0.tmp\\nsProcess.dll", "", "\\??\\C:\\Config.Msi\\1a2b.rbf", ""],
+            &[
+                "\\??\\C:\\Users\\a\\AppData\\Local\\Temp\\nsp9C0.tmp\\nsProcess.dll",
+                "",
+                "\\??\\C:\\Config.Msi\\1a2b.rbf",
+                "",
+            ],
         ),
     );
     let report = machine.scan();
@@ -345,11 +364,17 @@ fn control_set_machine(current: u32, default: u32, sets: &[u32], pfro_set: u32) 
     system.set_value("Select", ValueSpec::dword("Default", default));
     for &set in sets {
         let name = format!("ControlSet{set:03}");
-        system.set_value(&format!("{name}\\Control\\ComputerName\\ComputerName"), ValueSpec::sz("ComputerName", "CS-HOST"));
+        system.set_value(
+            &format!("{name}\\Control\\ComputerName\\ComputerName"),
+            ValueSpec::sz("ComputerName", "CS-HOST"),
+        );
         if set == pfro_set {
             system.set_value(
                 &format!("{name}\\Control\\Session Manager"),
-                ValueSpec::multi_sz("PendingFileRenameOperations", &["\\??\\C:\\Windows\\System32\\a.new", "!\\??\\C:\\Windows\\System32\\a.dll"]),
+                ValueSpec::multi_sz(
+                    "PendingFileRenameOperations",
+                    &["\\??\\C:\\Windows\\System32\\a.new", "!\\??\\C:\\Windows\\System32\\a.dll"],
+                ),
             );
         }
     }
@@ -429,7 +454,10 @@ fn a_machine_with_only_system_or_only_software_is_unknown_unless_pending() {
     let report = only_system.scan();
     assert_eq!(report.verdict, Verdict::Unknown);
     assert!(report.verdict_reason.as_deref().unwrap_or_default().contains("SOFTWARE"));
-    assert!(report.not_evaluated.iter().any(|n| n.rule == "cbs_reboot_pending" && n.reason == NotEvaluatedReason::HiveMissing));
+    assert!(report
+        .not_evaluated
+        .iter()
+        .any(|n| n.rule == "cbs_reboot_pending" && n.reason == NotEvaluatedReason::HiveMissing));
 
     let mut only_software = Machine::healthy();
     only_software.system = None;
@@ -459,7 +487,10 @@ fn skipped_rules_are_reported() {
     options.rules.skip = vec!["cbs_reboot_pending".into()];
     let report = scan_machine(&MachineSpec { label: "skip".into(), hives, snapshot: None }, &options);
     assert!(fired(&report, "cbs_reboot_pending").is_empty());
-    assert!(report.not_evaluated.iter().any(|n| n.rule == "cbs_reboot_pending" && n.reason == NotEvaluatedReason::Skipped));
+    assert!(report
+        .not_evaluated
+        .iter()
+        .any(|n| n.rule == "cbs_reboot_pending" && n.reason == NotEvaluatedReason::Skipped));
     assert_eq!(report.verdict, Verdict::NotPending);
 }
 
@@ -469,9 +500,18 @@ fn pending_cbs_packages_are_listed_with_kb() {
     set_indicator("cbs_reboot_pending", &mut machine, true);
     let packages = format!("{CBS}\\Packages");
     let software = machine.software();
-    software.set_value(&format!("{packages}\\Package_for_KB5034441~31bf3856ad364e35~amd64~~19041.3920.1.2"), ValueSpec::dword("CurrentState", 0x60));
-    software.set_value(&format!("{packages}\\Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4291.1.10"), ValueSpec::dword("CurrentState", 0x70));
-    software.set_value(&format!("{packages}\\Package_for_KB5001716~31bf3856ad364e35~amd64~~19041.3000.1.1"), ValueSpec::dword("CurrentState", 0x05));
+    software.set_value(
+        &format!("{packages}\\Package_for_KB5034441~31bf3856ad364e35~amd64~~19041.3920.1.2"),
+        ValueSpec::dword("CurrentState", 0x60),
+    );
+    software.set_value(
+        &format!("{packages}\\Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4291.1.10"),
+        ValueSpec::dword("CurrentState", 0x70),
+    );
+    software.set_value(
+        &format!("{packages}\\Package_for_KB5001716~31bf3856ad364e35~amd64~~19041.3000.1.1"),
+        ValueSpec::dword("CurrentState", 0x05),
+    );
     let report = machine.scan();
     let listed: Vec<(Option<&str>, &str)> =
         report.pending_updates.packages.iter().map(|p| (p.kb.as_deref(), p.state_name.as_str())).collect();
@@ -487,9 +527,10 @@ fn finding_written_before_last_shutdown_is_flagged() {
     let shutdown = rebootscan::load::filetime::FileTime::parse_rfc3339("2024-05-01T10:00:00Z").unwrap();
     machine.system().key_mut(&format!("{CS}\\Control\\Session Manager")).last_written =
         rebootscan::load::filetime::FileTime::parse_rfc3339("2024-04-30T09:00:00Z").unwrap().ticks();
-    machine
-        .system()
-        .set_value(&format!("{CS}\\Control\\Windows"), ValueSpec::binary("ShutdownTime", &shutdown.ticks().to_le_bytes()));
+    machine.system().set_value(
+        &format!("{CS}\\Control\\Windows"),
+        ValueSpec::binary("ShutdownTime", &shutdown.ticks().to_le_bytes()),
+    );
     let report = machine.scan();
     assert_eq!(report.context.last_shutdown, Some(shutdown));
     let finding = fired(&report, "pending_file_rename_operations")[0];
@@ -506,7 +547,10 @@ fn wrong_hive_kind_is_warned_and_not_used() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("SYSTEM");
     std::fs::write(&path, ntuser.build()).unwrap();
-    let report = scan_machine(&MachineSpec { label: "wrong".into(), hives: vec![path], snapshot: None }, &ScanOptions::default());
+    let report = scan_machine(
+        &MachineSpec { label: "wrong".into(), hives: vec![path], snapshot: None },
+        &ScanOptions::default(),
+    );
     let warnings: Vec<&String> = report.hives.iter().flat_map(|h| &h.warnings).collect();
     assert!(warnings.iter().any(|w| w.contains("NTUSER")), "{warnings:?}");
     assert_eq!(report.verdict, Verdict::Unknown);

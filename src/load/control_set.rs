@@ -42,25 +42,21 @@ pub fn format_control_set(number: u32) -> String {
 
 /// Resolves the control set of a SYSTEM hive's root key.
 pub fn resolve(root: &Key<'_>) -> Result<ControlSetChoice, ReadError> {
-    let mut available: Vec<String> = root
-        .subkeys()?
-        .iter()
-        .filter_map(|k| k.name().ok())
-        .filter(|n| control_set_number(n).is_some())
-        .collect();
+    let mut available: Vec<String> =
+        root.subkeys()?.iter().filter_map(|k| k.name().ok()).filter(|n| control_set_number(n).is_some()).collect();
     available.sort_by_key(|n| control_set_number(n));
-    let mut choice = ControlSetChoice { name: None, source: None, select: BTreeMap::new(), available, notes: Vec::new() };
+    let mut choice =
+        ControlSetChoice { name: None, source: None, select: BTreeMap::new(), available, notes: Vec::new() };
 
     if let Some(select) = root.subkey("Select")? {
         for field in ["Current", "Default", "LastKnownGood", "Failed"] {
-            match select.value(field)?.map(|v| v.typed()).transpose()? {
-                Some(data) => match data.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            if let Some(data) = select.value(field)?.map(|v| v.typed()).transpose()? {
+                match data.as_u64().and_then(|n| u32::try_from(n).ok()) {
                     Some(number) => {
                         choice.select.insert(field.to_string(), number);
                     }
                     None => choice.notes.push(format!("Select\\{field} is not a number: {}", data.display())),
-                },
-                None => {}
+                }
             }
         }
     } else {
