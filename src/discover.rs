@@ -84,7 +84,10 @@ fn machine_folder(file: &Path) -> (PathBuf, Option<String>) {
     let n = components.len();
     if n >= 3 {
         let tail = [components[n - 3].as_os_str(), components[n - 2].as_os_str(), components[n - 1].as_os_str()];
-        if eq_ignore_case(tail[0], "Windows") && eq_ignore_case(tail[1], "System32") && eq_ignore_case(tail[2], "config") {
+        if eq_ignore_case(tail[0], "Windows")
+            && eq_ignore_case(tail[1], "System32")
+            && eq_ignore_case(tail[2], "config")
+        {
             folder.pop();
             folder.pop();
             folder.pop();
@@ -142,7 +145,10 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
                 let reason = if error.loop_ancestor().is_some() {
                     "symbolic link loop".to_string()
                 } else {
-                    format!("cannot be read: {}", error.io_error().map(|e| e.to_string()).unwrap_or_else(|| error.to_string()))
+                    format!(
+                        "cannot be read: {}",
+                        error.io_error().map(|e| e.to_string()).unwrap_or_else(|| error.to_string())
+                    )
                 };
                 discovery.skipped.push(Skipped { path, reason });
                 continue;

@@ -144,7 +144,9 @@ pub fn assess(
     };
     let evidence = rules::evaluate(&hives, rule_options);
     let (verdict, verdict_reason) = verdict::decide(&hives, &evidence);
-    errors.extend(evidence.errors.iter().map(|(file, message)| FileError { file: file.clone(), message: message.clone() }));
+    errors.extend(
+        evidence.errors.iter().map(|(file, message)| FileError { file: file.clone(), message: message.clone() }),
+    );
 
     MachineReport {
         machine: label.to_string(),

@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 use crate::load::kind::HiveKind;
-use crate::rules::{Evidence, HiveSlot, MachineHives, NotEvaluatedReason, RULES};
 use crate::rules::catalogue::Strength;
+use crate::rules::{Evidence, HiveSlot, MachineHives, NotEvaluatedReason, RULES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -57,6 +57,9 @@ pub fn decide(hives: &MachineHives<'_>, evidence: &Evidence) -> (Verdict, Option
     if missing.is_empty() {
         (Verdict::NotPending, None)
     } else {
-        (Verdict::Unknown, Some(format!("no strong or medium finding, but {} could not be evaluated", missing.join(" and "))))
+        (
+            Verdict::Unknown,
+            Some(format!("no strong or medium finding, but {} could not be evaluated", missing.join(" and "))),
+        )
     }
 }

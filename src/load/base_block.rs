@@ -156,17 +156,13 @@ impl BaseBlock {
             return Err(BaseBlockError::TooShort { len: bytes.len(), needed: LOG_BASE_BLOCK_SIZE });
         }
         let name_bytes = &bytes[offsets::FILE_NAME..offsets::FILE_NAME + offsets::FILE_NAME_LEN];
-        let units: Vec<u16> = name_bytes
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .take_while(|&u| u != 0)
-            .collect();
+        let units: Vec<u16> =
+            name_bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0).collect();
         Ok(BaseBlock {
             primary_sequence: u32_at(bytes, offsets::PRIMARY_SEQUENCE),
             secondary_sequence: u32_at(bytes, offsets::SECONDARY_SEQUENCE),
             last_written: FileTime::from_u64(
-                u32_at(bytes, offsets::LAST_WRITTEN) as u64
-                    | (u32_at(bytes, offsets::LAST_WRITTEN + 4) as u64) << 32,
+                u32_at(bytes, offsets::LAST_WRITTEN) as u64 | (u32_at(bytes, offsets::LAST_WRITTEN + 4) as u64) << 32,
             ),
             major_version: u32_at(bytes, offsets::MAJOR_VERSION),
             minor_version: u32_at(bytes, offsets::MINOR_VERSION),
@@ -211,10 +207,8 @@ impl BaseBlock {
     pub fn problems(&self, file_len: u64) -> Vec<BaseBlockProblem> {
         let mut problems = Vec::new();
         if !self.checksum_ok() {
-            problems.push(BaseBlockProblem::BadChecksum {
-                stored: self.stored_checksum,
-                computed: self.computed_checksum,
-            });
+            problems
+                .push(BaseBlockProblem::BadChecksum { stored: self.stored_checksum, computed: self.computed_checksum });
         }
         if !self.sequences_match() {
             problems.push(BaseBlockProblem::SequenceMismatch {
@@ -223,10 +217,7 @@ impl BaseBlock {
             });
         }
         if self.major_version != 1 || !(2..=6).contains(&self.minor_version) {
-            problems.push(BaseBlockProblem::UnknownVersion {
-                major: self.major_version,
-                minor: self.minor_version,
-            });
+            problems.push(BaseBlockProblem::UnknownVersion { major: self.major_version, minor: self.minor_version });
         }
         if self.file_type != FileType::Primary {
             problems.push(BaseBlockProblem::NotPrimary { file_type: self.file_type });
@@ -241,9 +232,7 @@ impl BaseBlock {
         if needed > file_len {
             problems.push(BaseBlockProblem::Truncated { declared: needed, actual: file_len });
         }
-        if self.root_cell_offset == u32::MAX
-            || self.root_cell_offset as u64 + 4 > self.hive_bins_size.max(1) as u64
-        {
+        if self.root_cell_offset == u32::MAX || self.root_cell_offset as u64 + 4 > self.hive_bins_size.max(1) as u64 {
             problems.push(BaseBlockProblem::RootOutsideHiveBins {
                 root: self.root_cell_offset,
                 hive_bins_size: self.hive_bins_size,
@@ -257,7 +246,9 @@ impl BaseBlock {
 /// repair it; [`BaseBlockProblem::blocks_reading`] says whether the primary alone is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BaseBlockProblem {
-    #[error("bad base-block checksum (stored {stored:#010x}, computed {computed:#010x}): the last write did not complete")]
+    #[error(
+        "bad base-block checksum (stored {stored:#010x}, computed {computed:#010x}): the last write did not complete"
+    )]
     BadChecksum { stored: u32, computed: u32 },
     #[error("sequence numbers differ ({primary} != {secondary}): the hive is dirty, recent changes may be in its .LOG1/.LOG2 files")]
     SequenceMismatch { primary: u32, secondary: u32 },

@@ -82,12 +82,8 @@ pub fn detect(reader: &HiveReader<'_>, base_block: &BaseBlock) -> Result<KindDet
     let found = |kind, evidence: &str| Ok(KindDetection { kind, evidence: evidence.to_string() });
 
     if has_subkey(&root, "Select")? {
-        let sets: Vec<String> = root
-            .subkeys()?
-            .iter()
-            .filter_map(|k| k.name().ok())
-            .filter(|n| control_set_number(n).is_some())
-            .collect();
+        let sets: Vec<String> =
+            root.subkeys()?.iter().filter_map(|k| k.name().ok()).filter(|n| control_set_number(n).is_some()).collect();
         if !sets.is_empty() {
             return found(HiveKind::System, &format!("Select and {}", sets.join(", ")));
         }
@@ -120,7 +116,10 @@ pub fn detect(reader: &HiveReader<'_>, base_block: &BaseBlock) -> Result<KindDet
     if base_block.is_differencing() {
         let embedded = base_block.embedded_file_name.rsplit('\\').next().unwrap_or("");
         if let Some(kind) = HiveKind::from_file_name(embedded) {
-            return found(kind, &format!("embedded file name {:?} of a differencing hive", base_block.embedded_file_name));
+            return found(
+                kind,
+                &format!("embedded file name {:?} of a differencing hive", base_block.embedded_file_name),
+            );
         }
     }
     found(HiveKind::Other, "no known top-level keys")

@@ -97,7 +97,9 @@ pub fn decode(bytes: &[u8]) -> PendingRenames {
     let split = split_strings(bytes);
     let mut result = PendingRenames::default();
     if split.odd_length {
-        result.malformed.push(format!("odd data length ({} bytes): the last byte is not part of a UTF-16 character", bytes.len()));
+        result
+            .malformed
+            .push(format!("odd data length ({} bytes): the last byte is not part of a UTF-16 character", bytes.len()));
     }
     if split.unterminated {
         result.malformed.push("the last string has no terminating NUL (data cut short?)".to_string());
@@ -128,9 +130,9 @@ pub fn decode(bytes: &[u8]) -> PendingRenames {
             None => None,
         };
         let Some(target_raw) = target else {
-            result.malformed.push(format!(
-                "odd number of strings: source {source_raw:?} (string {position}) has no target"
-            ));
+            result
+                .malformed
+                .push(format!("odd number of strings: source {source_raw:?} (string {position}) has no target"));
             break;
         };
         let (source, _) = strip_markers(source_raw);

@@ -322,7 +322,9 @@ impl<'h> Value<'h> {
             return Ok(Vec::new());
         }
         if !self.stored_inline && self.data_offset == u32::MAX {
-            return Err(self.error(format!("corrupt cell: {} bytes of data at a nil (0xFFFFFFFF) offset", self.data_size)));
+            return Err(
+                self.error(format!("corrupt cell: {} bytes of data at a nil (0xFFFFFFFF) offset", self.data_size))
+            );
         }
         if self.data_size > MAX_VALUE_DATA {
             return Err(self.error(format!(
@@ -388,7 +390,10 @@ pub enum ValueData {
     /// Every string, empty ones included (nt-hive's iterator stops at the first empty one).
     MultiString(Vec<String>),
     /// Any other type, or data whose size does not fit its type: kept as raw bytes.
-    Raw { data_type: u32, bytes: Vec<u8> },
+    Raw {
+        data_type: u32,
+        bytes: Vec<u8>,
+    },
 }
 
 impl ValueData {

@@ -37,11 +37,14 @@ fn pfro_count(report: &MachineReport, class: Option<OperationClass>) -> usize {
     report
         .findings
         .iter()
-        .filter(|f| f.rule.starts_with("pending_file_rename_operations") && f.strength != crate::rules::Strength::Context)
+        .filter(|f| {
+            f.rule.starts_with("pending_file_rename_operations") && f.strength != crate::rules::Strength::Context
+        })
         .map(|f| match class {
             None => f.data.get("operations").and_then(|o| o.as_array()).map_or(0, |o| o.len()),
-            Some(class) => f.data.get("counts").and_then(|c| c.get(class.label())).and_then(|n| n.as_u64()).unwrap_or(0)
-                as usize,
+            Some(class) => {
+                f.data.get("counts").and_then(|c| c.get(class.label())).and_then(|n| n.as_u64()).unwrap_or(0) as usize
+            }
         })
         .sum()
 }
@@ -88,7 +91,13 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
             .join(" "),
         report.control_set.clone().unwrap_or_default(),
         report.hives.iter().filter_map(|h| h.kind.map(|k| k.label())).collect::<Vec<_>>().join(" "),
-        report.hives.iter().filter(|h| h.dirty == Some(true)).filter_map(|h| h.kind.map(|k| k.label())).collect::<Vec<_>>().join(" "),
+        report
+            .hives
+            .iter()
+            .filter(|h| h.dirty == Some(true))
+            .filter_map(|h| h.kind.map(|k| k.label()))
+            .collect::<Vec<_>>()
+            .join(" "),
         log_status(report),
         report.context.os.build_string().unwrap_or_default(),
         report.context.last_shutdown.and_then(|t| t.to_rfc3339()).unwrap_or_default(),

@@ -133,7 +133,8 @@ pub fn render(report: &MachineReport) -> String {
                 }
             }
             if operations.len() > OPERATIONS_SHOWN {
-                let _ = writeln!(out, "        … {} more (all are in --format json)", operations.len() - OPERATIONS_SHOWN);
+                let _ =
+                    writeln!(out, "        … {} more (all are in --format json)", operations.len() - OPERATIONS_SHOWN);
             }
         }
         if let Some(malformed) = finding.data.get("malformed").and_then(|m| m.as_array()) {
@@ -163,7 +164,8 @@ pub fn render(report: &MachineReport) -> String {
         // Rules sharing a reason (21 SOFTWARE rules without a SOFTWARE hive) take one line.
         let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
         for item in &report.not_evaluated {
-            match groups.iter_mut().find(|(reason, detail, _)| *reason == item.reason.label() && *detail == item.detail) {
+            match groups.iter_mut().find(|(reason, detail, _)| *reason == item.reason.label() && *detail == item.detail)
+            {
                 Some((_, _, rules)) => rules.push(item.rule),
                 None => groups.push((item.reason.label(), &item.detail, vec![item.rule])),
             }

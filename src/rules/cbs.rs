@@ -87,8 +87,14 @@ mod tests {
 
     #[test]
     fn kb_numbers_from_package_names() {
-        assert_eq!(kb_from_package_name("Package_for_KB5034441~31bf3856ad364e35~amd64~~19041.3920.1.2"), Some("KB5034441".into()));
-        assert_eq!(kb_from_package_name("Package_2_for_KB4586864~31bf3856ad364e35~amd64~~10.0.1.3"), Some("KB4586864".into()));
+        assert_eq!(
+            kb_from_package_name("Package_for_KB5034441~31bf3856ad364e35~amd64~~19041.3920.1.2"),
+            Some("KB5034441".into())
+        );
+        assert_eq!(
+            kb_from_package_name("Package_2_for_KB4586864~31bf3856ad364e35~amd64~~10.0.1.3"),
+            Some("KB4586864".into())
+        );
         assert_eq!(kb_from_package_name("Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4291.1.10"), None);
     }
 

@@ -95,7 +95,14 @@ impl Scope<'_> {
         self.file.path.display().to_string()
     }
 
-    fn finding(&self, rule: &Rule, key: &Key<'_>, value: Option<&str>, summary: String, data: serde_json::Value) -> Finding {
+    fn finding(
+        &self,
+        rule: &Rule,
+        key: &Key<'_>,
+        value: Option<&str>,
+        summary: String,
+        data: serde_json::Value,
+    ) -> Finding {
         Finding {
             rule: rule.id,
             strength: rule.strength,
@@ -216,7 +223,9 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, context: &MachineContex
                 // here is usually stale (chef/chef #3909).
                 if context.os.current_build.is_some_and(|b| b >= 6000) {
                     finding.strength = Strength::Weak;
-                    finding.notes.push("Windows Vista or later: this Update.exe flag is often stale, rated weak".into());
+                    finding
+                        .notes
+                        .push("Windows Vista or later: this Update.exe flag is often stale, rated weak".into());
                 }
             }
             Outcome::Found(finding)
@@ -260,15 +269,13 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, context: &MachineContex
             let next = value_data(&key, "NV Hostname")?.and_then(|(d, _)| d.as_str().map(str::to_string));
             let active = value_data(&key, "Hostname")?.and_then(|(d, _)| d.as_str().map(str::to_string));
             match (next, active) {
-                (Some(next), Some(active)) if !next.eq_ignore_ascii_case(&active) => {
-                    Outcome::Found(scope.finding(
-                        rule,
-                        &key,
-                        Some("NV Hostname"),
-                        format!("DNS host name changes from {active:?} to {next:?} at the next boot"),
-                        json!({"nv_hostname": next, "hostname": active}),
-                    ))
-                }
+                (Some(next), Some(active)) if !next.eq_ignore_ascii_case(&active) => Outcome::Found(scope.finding(
+                    rule,
+                    &key,
+                    Some("NV Hostname"),
+                    format!("DNS host name changes from {active:?} to {next:?} at the next boot"),
+                    json!({"nv_hostname": next, "hostname": active}),
+                )),
                 (Some(_), Some(_)) => Outcome::Absent,
                 _ => Outcome::NotEvaluated(
                     NotEvaluatedReason::Undeterminable,
@@ -299,7 +306,8 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, context: &MachineContex
                 (Some(_), Some(_), Some(_)) => Outcome::Absent,
                 _ => Outcome::NotEvaluated(
                     NotEvaluatedReason::Volatile,
-                    "ActiveComputerName is volatile and not in this hive: a rename is not observable in this evidence".into(),
+                    "ActiveComputerName is volatile and not in this hive: a rename is not observable in this evidence"
+                        .into(),
                 ),
             }
         }
@@ -407,7 +415,9 @@ fn evaluate_rule(rule: &Rule, scope: &Scope<'_>, context: &MachineContext, evide
     if !found.is_empty() {
         for finding in &mut found {
             if rule.volatility == Volatility::Volatile && finding.notes.is_empty() {
-                finding.notes.push("volatile key found in a hive file: the hive was probably rebuilt from memory".into());
+                finding
+                    .notes
+                    .push("volatile key found in a hive file: the hive was probably rebuilt from memory".into());
             }
         }
         evidence.findings.extend(found);
@@ -417,15 +427,21 @@ fn evaluate_rule(rule: &Rule, scope: &Scope<'_>, context: &MachineContext, evide
         evidence.not_evaluated.push(NotEvaluated {
             rule: rule.id,
             reason: NotEvaluatedReason::Volatile,
-            detail: "volatile key: never written to a hive file on disk, so its absence is not observable in this evidence"
-                .into(),
+            detail:
+                "volatile key: never written to a hive file on disk, so its absence is not observable in this evidence"
+                    .into(),
         });
     }
 }
 
 /// PendingFileRenameOperations in control sets Windows will not boot from: reported as
 /// context, since they cannot run at the next boot.
-fn other_control_set_renames(scope: &Scope<'_>, choice: &ControlSetChoice, context: &MachineContext, evidence: &mut Evidence) {
+fn other_control_set_renames(
+    scope: &Scope<'_>,
+    choice: &ControlSetChoice,
+    context: &MachineContext,
+    evidence: &mut Evidence,
+) {
     let others: Vec<&String> = choice.available.iter().filter(|s| !scope.control_sets.contains(s)).collect();
     for rule in RULES.iter().filter(|r| r.check == Check::PendingFileRenames) {
         for set in &others {
@@ -448,8 +464,12 @@ fn skipped(rule: &Rule, options: &RuleOptions) -> bool {
 
 fn not_evaluated_for_slot(rule: &Rule, slot: HiveSlot<'_>) -> Option<NotEvaluated> {
     let (reason, detail) = match slot {
-        HiveSlot::Missing => (NotEvaluatedReason::HiveMissing, format!("no {} hive in the evidence", rule.hive.label())),
-        HiveSlot::Unreadable => (NotEvaluatedReason::HiveUnreadable, format!("the {} hive could not be read", rule.hive.label())),
+        HiveSlot::Missing => {
+            (NotEvaluatedReason::HiveMissing, format!("no {} hive in the evidence", rule.hive.label()))
+        }
+        HiveSlot::Unreadable => {
+            (NotEvaluatedReason::HiveUnreadable, format!("the {} hive could not be read", rule.hive.label()))
+        }
         HiveSlot::Loaded(_) => return None,
     };
     Some(NotEvaluated { rule: rule.id, reason, detail })
@@ -537,7 +557,11 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
                 Some(choice) if !choice.notes.is_empty() => choice.notes.join("; "),
                 _ => "no ControlSetNNN key could be chosen".into(),
             };
-            evidence.not_evaluated.push(NotEvaluated { rule: rule.id, reason: NotEvaluatedReason::NoControlSet, detail });
+            evidence.not_evaluated.push(NotEvaluated {
+                rule: rule.id,
+                reason: NotEvaluatedReason::NoControlSet,
+                detail,
+            });
             continue;
         }
         evaluate_rule(rule, scope, &evidence.context.clone(), &mut evidence);

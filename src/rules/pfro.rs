@@ -153,7 +153,8 @@ impl ClassifiedRenames {
         if self.operations.is_empty() {
             return None;
         }
-        let touches_installed = self.count(OperationClass::WindowsSystem) + self.count(OperationClass::ProgramFiles) > 0;
+        let touches_installed =
+            self.count(OperationClass::WindowsSystem) + self.count(OperationClass::ProgramFiles) > 0;
         Some(if touches_installed {
             Strength::Strong
         } else if self.count(OperationClass::Other) > 0 {
@@ -218,7 +219,9 @@ mod tests {
         assert_eq!(temp_only.strength(), Some(Strength::Weak));
         let other = ClassifiedRenames::new(decode(&utf16("\\??\\D:\\x\0\0\\??\\C:\\Windows\\Temp\\a\0\0")));
         assert_eq!(other.strength(), Some(Strength::Medium));
-        let system = ClassifiedRenames::new(decode(&utf16("\\??\\C:\\Windows\\System32\\new.dll\0!\\??\\C:\\Windows\\System32\\x.dll\0\0")));
+        let system = ClassifiedRenames::new(decode(&utf16(
+            "\\??\\C:\\Windows\\System32\\new.dll\0!\\??\\C:\\Windows\\System32\\x.dll\0\0",
+        )));
         assert_eq!(system.strength(), Some(Strength::Strong));
         assert_eq!(system.count(OperationClass::WindowsSystem), 1);
         let empty = ClassifiedRenames::new(decode(&utf16("\0")));
