@@ -35,7 +35,10 @@ pub struct Skipped {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Discovery {
     pub machines: Vec<MachineSpec>,
+    /// Paths that could not be used: missing, unreadable, links. They make a run incomplete.
     pub skipped: Vec<Skipped>,
+    /// Files left out on purpose, with the reason (empty RegBack copies).
+    pub ignored: Vec<Skipped>,
 }
 
 /// Extensions a collected hive may carry.
@@ -63,13 +66,39 @@ fn eq_ignore_case(component: &std::ffi::OsStr, expected: &str) -> bool {
     component.to_str().is_some_and(|c| c.eq_ignore_ascii_case(expected))
 }
 
-/// A drive-letter folder as collection tools write it: `C`, `C%3A`, `C_`, `C:`.
+/// A drive-letter folder as collection tools write it: `C`, `C%3A`, `C_`, `C:`, and
+/// Velociraptor's raw-device form `\\.\C:` URL-encoded (`%5C%5C.%5CC%3A`).
 fn is_drive_folder(component: &std::ffi::OsStr) -> bool {
     let Some(text) = component.to_str() else { return false };
+    let upper = text.to_ascii_uppercase();
+    let text = upper.strip_prefix("%5C%5C.%5C").unwrap_or(&upper);
     let mut chars = text.chars();
     let Some(letter) = chars.next() else { return false };
     let rest: String = chars.collect();
-    letter.is_ascii_alphabetic() && ["", "%3A", "%3a", "_", ":"].contains(&rest.as_str())
+    letter.is_ascii_alphabetic() && ["", "%3A", "_", ":"].contains(&rest.as_str())
+}
+
+/// Folders collection tools put between the machine folder and the drive: Velociraptor's
+/// `uploads/auto` and `uploads/ntfs`, KAPE's `uploads`-less layout needs none.
+const COLLECTOR_FOLDERS: &[&[&str]] = &[&["uploads", "auto"], &["uploads", "ntfs"], &["uploads", "file"], &["uploads"]];
+
+fn strip_collector_folders(folder: &mut PathBuf) {
+    for pattern in COLLECTOR_FOLDERS {
+        let names: Vec<String> = folder
+            .components()
+            .rev()
+            .take(pattern.len())
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let matches = names.len() == pattern.len()
+            && names.iter().rev().zip(pattern.iter()).all(|(name, expected)| name.eq_ignore_ascii_case(expected));
+        if matches {
+            for _ in 0..pattern.len() {
+                folder.pop();
+            }
+            return;
+        }
+    }
 }
 
 /// The machine folder and snapshot of a hive file found during a walk.
@@ -93,6 +122,7 @@ fn machine_folder(file: &Path) -> (PathBuf, Option<String>) {
             folder.pop();
             if folder.file_name().is_some_and(is_drive_folder) {
                 folder.pop();
+                strip_collector_folders(&mut folder);
             }
         }
     }
@@ -169,9 +199,17 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
             continue;
         }
         let (folder, snapshot) = machine_folder(entry.path());
+        if snapshot.is_some() && entry.metadata().is_ok_and(|m| m.len() == 0) {
+            // Windows 10 1803 and later leave 0-byte files in RegBack (KB 4509719).
+            discovery.ignored.push(Skipped {
+                path: entry.path().display().to_string(),
+                reason: "empty RegBack copy (Windows 10 1803 and later no longer fill RegBack)".to_string(),
+            });
+            continue;
+        }
         groups.entry((folder, snapshot)).or_default().push(entry.path().to_path_buf());
     }
-    if groups.is_empty() {
+    if groups.is_empty() && discovery.ignored.is_empty() {
         discovery.skipped.push(Skipped {
             path: root.display().to_string(),
             reason: "no SYSTEM, SOFTWARE or COMPONENTS hive found in this folder or below".to_string(),
@@ -208,6 +246,8 @@ mod tests {
             ("case/host3/C%3A/Windows/System32/config/SOFTWARE", "case/host3", None),
             ("case/host4/c_/windows/system32/CONFIG/system", "case/host4", None),
             ("case/host5/Windows/System32/config/RegBack/SYSTEM", "case/host5", Some("RegBack")),
+            ("case/host6/uploads/auto/C%3A/Windows/System32/config/SYSTEM", "case/host6", None),
+            ("case/host7/uploads/ntfs/%5C%5C.%5CC%3A/Windows/System32/config/SYSTEM", "case/host7", None),
         ] {
             let (got, snap) = machine_folder(Path::new(file));
             assert_eq!(got, PathBuf::from(folder), "{file}");
@@ -217,7 +257,7 @@ mod tests {
 
     #[test]
     fn drive_folders() {
-        for yes in ["C", "c", "C%3A", "D_", "E:"] {
+        for yes in ["C", "c", "C%3A", "D_", "E:", "%5C%5C.%5CC%3A"] {
             assert!(is_drive_folder(std::ffi::OsStr::new(yes)), "{yes}");
         }
         for no in ["CC", "host", "", "C-"] {

@@ -153,6 +153,9 @@ fn print_discovery(discovery: &Discovery) -> ExitCode {
     for skipped in &discovery.skipped {
         let _ = writeln!(out, "skipped: {}: {}", skipped.path, skipped.reason);
     }
+    for ignored in &discovery.ignored {
+        let _ = writeln!(out, "ignored: {}: {}", ignored.path, ignored.reason);
+    }
     let _ = writeln!(out, "{} machine(s), {} path(s) skipped", discovery.machines.len(), discovery.skipped.len());
     if discovery.skipped.is_empty() {
         ExitCode::from(EXIT_OK)
@@ -324,6 +327,8 @@ impl<W: Write> ReportSink<W> {
             ReportSink::Json { mut out, .. } => {
                 out.write_all(b"\n],\"skipped\":")?;
                 serde_json::to_writer_pretty(&mut out, &discovery.skipped)?;
+                out.write_all(b",\"ignored\":")?;
+                serde_json::to_writer_pretty(&mut out, &discovery.ignored)?;
                 out.write_all(b"}\n")?;
                 out
             }
@@ -347,6 +352,9 @@ fn run_scan(args: ScanArgs) -> ExitCode {
     let discovery = discover::discover(&args.paths);
     for skipped in &discovery.skipped {
         eprintln!("rebootscan: skipped {}: {}", skipped.path, skipped.reason);
+    }
+    for ignored in &discovery.ignored {
+        eprintln!("rebootscan: ignored {}: {}", ignored.path, ignored.reason);
     }
     if args.dry_run {
         return print_discovery(&discovery);

@@ -18,7 +18,12 @@ fn shipped_example_machines_give_their_documented_verdicts() {
         ("server2019-clean", Verdict::NotPending, None, Some("ControlSet002")),
         ("system-only-dns-rename", Verdict::Pending, Some("computer_rename_dns"), Some("controlset001")),
         ("temp-cleanup-only", Verdict::NotPending, None, Some("ControlSet001")),
-        ("win10-pending-driver-update", Verdict::Pending, Some("pending_file_rename_operations"), Some("ControlSet001")),
+        (
+            "win10-pending-driver-update",
+            Verdict::Pending,
+            Some("pending_file_rename_operations"),
+            Some("ControlSet001"),
+        ),
         ("win11-cbs-reboot-pending", Verdict::Pending, Some("cbs_reboot_pending"), Some("ControlSet001")),
     ];
     let labels: Vec<&str> = discovery.machines.iter().map(|m| m.label.as_str()).collect();

@@ -33,26 +33,13 @@ fn fixture_sources() -> Vec<PathBuf> {
 fn committed_hives_match_their_sources() {
     let bless = std::env::var("REBOOTSCAN_BLESS").is_ok_and(|value| value == "1");
     let sources = fixture_sources();
-    assert!(
-        !sources.is_empty(),
-        "no fixture sources (*{SOURCE_SUFFIX}) under fixtures/"
-    );
+    assert!(!sources.is_empty(), "no fixture sources (*{SOURCE_SUFFIX}) under fixtures/");
     let mut problems = Vec::new();
     for source in &sources {
-        let shown = source
-            .strip_prefix(manifest_dir())
-            .unwrap_or(source)
-            .display()
-            .to_string();
-        let hive_path = PathBuf::from(
-            source
-                .to_string_lossy()
-                .strip_suffix(SOURCE_SUFFIX)
-                .unwrap(),
-        );
+        let shown = source.strip_prefix(manifest_dir()).unwrap_or(source).display().to_string();
+        let hive_path = PathBuf::from(source.to_string_lossy().strip_suffix(SOURCE_SUFFIX).unwrap());
         let hive_shown = shown.strip_suffix(SOURCE_SUFFIX).unwrap();
-        let text =
-            std::fs::read_to_string(source).unwrap_or_else(|error| panic!("read {shown}: {error}"));
+        let text = std::fs::read_to_string(source).unwrap_or_else(|error| panic!("read {shown}: {error}"));
         let built = match build_fixture(&text) {
             Ok(built) => built,
             Err(error) => {
@@ -62,14 +49,12 @@ fn committed_hives_match_their_sources() {
         };
         // Whatever the base block says, the tree must be readable.
         let hive = nt_hive::Hive::without_validation(&built[..]).unwrap();
-        hive.root_key_node()
-            .unwrap_or_else(|error| panic!("{shown}: root key unreadable: {error}"));
+        hive.root_key_node().unwrap_or_else(|error| panic!("{shown}: root key unreadable: {error}"));
         match std::fs::read(&hive_path) {
             Ok(committed) if committed == built => {}
             committed => {
                 if bless {
-                    std::fs::write(&hive_path, &built)
-                        .unwrap_or_else(|error| panic!("write {hive_shown}: {error}"));
+                    std::fs::write(&hive_path, &built).unwrap_or_else(|error| panic!("write {hive_shown}: {error}"));
                     eprintln!("blessed {hive_shown}");
                 } else if committed.is_err() {
                     problems.push(format!("{hive_shown} is missing: it is built from {shown}"));
@@ -93,10 +78,7 @@ fn readme_example_is_valid() {
         .and_then(|block| block.split("```").next())
         .expect("fixtures/README.md has a ```text block under \"## Complete example\"");
     let spec = parse_fixture(example).unwrap();
-    assert_eq!(
-        spec.root.name,
-        "CsiTool-CreateHive-{00000000-0000-0000-0000-000000000000}"
-    );
+    assert_eq!(spec.root.name, "CsiTool-CreateHive-{00000000-0000-0000-0000-000000000000}");
     let mut lookup = spec.clone();
     let manager = lookup.key_mut(r"ControlSet001\Control\Session Manager");
     let expected = ValueSpec::multi_sz(
@@ -111,21 +93,8 @@ fn readme_example_is_valid() {
     assert!(manager.values.contains(&expected), "{:?}", manager.values);
     let bytes = spec.build();
     let hive = nt_hive::Hive::new(&bytes[..]).unwrap();
-    let select = hive
-        .root_key_node()
-        .unwrap()
-        .subkey("Select")
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        select
-            .value("Current")
-            .unwrap()
-            .unwrap()
-            .dword_data()
-            .unwrap(),
-        1
-    );
+    let select = hive.root_key_node().unwrap().subkey("Select").unwrap().unwrap();
+    assert_eq!(select.value("Current").unwrap().unwrap().dword_data().unwrap(), 1);
 }
 
 const EVERY_SYNTAX: &str = r##"
@@ -226,43 +195,20 @@ fn printed_sources_parse_back_to_the_same_spec() {
         r"Long\List",
         ValueSpec::multi_sz(
             "Many",
-            &[
-                "a fairly long string number one",
-                "",
-                "and a second string",
-                "and a third, longer string",
-            ],
+            &["a fairly long string number one", "", "and a second string", "and a third, longer string"],
         ),
     );
-    spec.set_value(
-        r"Long\List",
-        ValueSpec::binary("Big", &(0..=255).collect::<Vec<u8>>()),
-    );
-    spec.set_value(
-        r"Long\List",
-        ValueSpec::raw("Odd UTF-16", REG_SZ, vec![0x00, 0xD8, 0, 0]),
-    );
-    spec.set_value(
-        r"Long\List",
-        ValueSpec::raw("Odd length", REG_EXPAND_SZ, vec![0x41]),
-    );
-    spec.set_value(
-        r"Long\List",
-        ValueSpec::raw("Multi no end", REG_MULTI_SZ, utf16le("a\0b")),
-    );
+    spec.set_value(r"Long\List", ValueSpec::binary("Big", &(0..=255).collect::<Vec<u8>>()));
+    spec.set_value(r"Long\List", ValueSpec::raw("Odd UTF-16", REG_SZ, vec![0x00, 0xD8, 0, 0]));
+    spec.set_value(r"Long\List", ValueSpec::raw("Odd length", REG_EXPAND_SZ, vec![0x41]));
+    spec.set_value(r"Long\List", ValueSpec::raw("Multi no end", REG_MULTI_SZ, utf16le("a\0b")));
     spec.key_mut("\"quoted\\x]");
     spec.key_mut("[bracket\\with #hash");
     spec.key_mut(r"Long").class_name = Some(String::new());
     let source = to_fixture_source(&spec);
     assert_eq!(parse_fixture(&source).unwrap(), spec, "source:\n{source}");
-    assert!(
-        source.contains("\"Many\" = multi_sz [\n    \"a fairly long"),
-        "{source}"
-    );
-    assert!(
-        source.contains("\"Odd UTF-16\" = sz hex 00 d8 00 00"),
-        "{source}"
-    );
+    assert!(source.contains("\"Many\" = multi_sz [\n    \"a fairly long"), "{source}");
+    assert!(source.contains("\"Odd UTF-16\" = sz hex 00 d8 00 00"), "{source}");
 }
 
 #[test]
@@ -270,12 +216,7 @@ fn every_fixture_source_survives_printing() {
     for source in fixture_sources() {
         let text = std::fs::read_to_string(&source).unwrap();
         let spec = parse_fixture(&text).unwrap();
-        assert_eq!(
-            parse_fixture(&to_fixture_source(&spec)).unwrap(),
-            spec,
-            "{}",
-            source.display()
-        );
+        assert_eq!(parse_fixture(&to_fixture_source(&spec)).unwrap(), spec, "{}", source.display());
     }
 }
 
@@ -283,76 +224,31 @@ fn every_fixture_source_survives_printing() {
 fn errors_name_the_line() {
     let cases = [
         ("version = 2.0", "line 1: version must be 1.N"),
-        (
-            "root = \"R\"\nroot = \"S\"",
-            "line 2: `root` is given twice",
-        ),
+        ("root = \"R\"\nroot = \"S\"", "line 2: `root` is given twice"),
         ("\"V\" = dword 1", "line 1: a value needs a [key] section"),
         ("colour = blue", "line 1: unknown header line `colour`"),
-        (
-            "[K]\n\"V\" = dword 1\n\n[k]\n\"v\" = dword 2",
-            "line 5: value \"v\" of [k] was already set on line 2",
-        ),
-        (
-            "[K]\n@ = sz \"a\"\n\"\" = sz \"b\"",
-            "line 3: the default value of [K] was already set on line 2",
-        ),
-        (
-            "[K]\nclass = \"a\"\nclass = \"b\"",
-            "line 3: `class` of [K] was already set on line 2",
-        ),
-        (
-            "[K]\n\"V\" = float 1.0",
-            "line 2: unknown value type \"float\"",
-        ),
+        ("[K]\n\"V\" = dword 1\n\n[k]\n\"v\" = dword 2", "line 5: value \"v\" of [k] was already set on line 2"),
+        ("[K]\n@ = sz \"a\"\n\"\" = sz \"b\"", "line 3: the default value of [K] was already set on line 2"),
+        ("[K]\nclass = \"a\"\nclass = \"b\"", "line 3: `class` of [K] was already set on line 2"),
+        ("[K]\n\"V\" = float 1.0", "line 2: unknown value type \"float\""),
         ("[K]\n\"V\" = binary 0g", "line 2: expected hex bytes"),
         ("[K]\n\"V\" = binary 012", "line 2: expected hex bytes"),
-        (
-            "[K]\n\"V\" = dword 0x100000000",
-            "line 2: 0x100000000 does not fit in 32 bits",
-        ),
+        ("[K]\n\"V\" = dword 0x100000000", "line 2: 0x100000000 does not fit in 32 bits"),
         ("[K]\n\"V\" = sz hello", "line 2: bad JSON string literal"),
-        (
-            "[K]\n\"V\" = sz \"\\ud800\"",
-            "line 2: bad JSON string literal",
-        ),
-        (
-            "[K]\n\"V\" = multi_sz [\"a\",",
-            "line 2: expected a JSON list of strings",
-        ),
-        (
-            "[K]\nlast_written = yesterday",
-            "line 2: expected an RFC 3339 time",
-        ),
-        (
-            "[K]\nlast_written = 2024-01-01T00:00:00.000000001Z",
-            "line 2: 2024-01-01T00:00:00.000000001Z is finer",
-        ),
-        (
-            "[K]\nlast_written = 1600-01-01T00:00:00Z",
-            "line 2: 1600-01-01T00:00:00Z is before 1601",
-        ),
+        ("[K]\n\"V\" = sz \"\\ud800\"", "line 2: bad JSON string literal"),
+        ("[K]\n\"V\" = multi_sz [\"a\",", "line 2: expected a JSON list of strings"),
+        ("[K]\nlast_written = yesterday", "line 2: expected an RFC 3339 time"),
+        ("[K]\nlast_written = 2024-01-01T00:00:00.000000001Z", "line 2: 2024-01-01T00:00:00.000000001Z is finer"),
+        ("[K]\nlast_written = 1600-01-01T00:00:00Z", "line 2: 1600-01-01T00:00:00Z is before 1601"),
         ("[K]\nfoo = 1", "line 2: unknown key attribute `foo`"),
         ("[A\\\\B]", "line 1: empty key name in path"),
         ("[K\n", "line 1: a section line is `[Key\\Path]`"),
-        (
-            "# header\n[K]\n    \"V\" = dword 1",
-            "line 3: an indented line continues",
-        ),
-        (
-            "file_name = \"0123456789012345678901234567890123\"",
-            "line 1: file_name has 34 UTF-16 units",
-        ),
-        (
-            "\n\nmax_leaf_entries = 0",
-            "line 3: max_leaf_entries must be 1 to 65535",
-        ),
+        ("# header\n[K]\n    \"V\" = dword 1", "line 3: an indented line continues"),
+        ("file_name = \"0123456789012345678901234567890123\"", "line 1: file_name has 34 UTF-16 units"),
+        ("\n\nmax_leaf_entries = 0", "line 3: max_leaf_entries must be 1 to 65535"),
     ];
     for (source, expected) in cases {
         let error = parse_fixture(source).unwrap_err();
-        assert!(
-            error.starts_with(expected),
-            "source {source:?}\n  error: {error}\n  expected: {expected}"
-        );
+        assert!(error.starts_with(expected), "source {source:?}\n  error: {error}\n  expected: {expected}");
     }
 }

@@ -61,19 +61,11 @@ pub fn parse_fixture(text: &str) -> Result<HiveSpec, String> {
     let mut lines = lines.iter().peekable();
     let mut header = Header::default();
     while let Some((number, line)) = lines.next_if(|(_, line)| !line.starts_with('[')) {
-        header
-            .parse_line(line)
-            .map_err(|message| format!("line {number}: {message}"))?;
+        header.parse_line(line).map_err(|message| format!("line {number}: {message}"))?;
     }
-    let mut parser = BodyParser {
-        spec: header.into_spec(),
-        path: None,
-        seen: HashMap::new(),
-    };
+    let mut parser = BodyParser { spec: header.into_spec(), path: None, seen: HashMap::new() };
     for (number, line) in lines {
-        parser
-            .parse_line(*number, line)
-            .map_err(|message| format!("line {number}: {message}"))?;
+        parser.parse_line(*number, line).map_err(|message| format!("line {number}: {message}"))?;
     }
     Ok(parser.spec)
 }
@@ -134,9 +126,7 @@ fn strip_comment(line: &str) -> &str {
 
 /// Splits `name = rest` at the first `=` after a bare word.
 fn split_assignment(line: &str) -> Result<(&str, &str), String> {
-    let (word, rest) = line
-        .split_once('=')
-        .ok_or_else(|| format!("expected `name = value`, found {line:?}"))?;
+    let (word, rest) = line.split_once('=').ok_or_else(|| format!("expected `name = value`, found {line:?}"))?;
     Ok((word.trim(), rest.trim()))
 }
 
@@ -176,15 +166,13 @@ fn parse_filetime(text: &str) -> Result<u64, String> {
     if text.starts_with(|c: char| c.is_ascii_digit()) && !text.contains('-') {
         return parse_u64(text);
     }
-    let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|error| {
-        format!("expected an RFC 3339 time such as 2024-05-01T10:00:00Z ({error}), found {text:?}")
-    })?;
+    let at = OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|error| format!("expected an RFC 3339 time such as 2024-05-01T10:00:00Z ({error}), found {text:?}"))?;
     let nanos = at.unix_timestamp_nanos();
     if nanos % 100 != 0 {
         return Err(format!("{text} is finer than a FILETIME's 100 ns"));
     }
-    u64::try_from(nanos / 100 + UNIX_EPOCH_TICKS)
-        .map_err(|_| format!("{text} is before 1601, no FILETIME"))
+    u64::try_from(nanos / 100 + UNIX_EPOCH_TICKS).map_err(|_| format!("{text} is before 1601, no FILETIME"))
 }
 
 /// Bytes written as hex pairs, in whitespace-separated groups (`01 02 0a0b`).
@@ -192,9 +180,7 @@ fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     for group in text.split_whitespace() {
         if group.len() % 2 != 0 || !group.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "expected hex bytes such as `01 02 ff`, found {group:?}"
-            ));
+            return Err(format!("expected hex bytes such as `01 02 ff`, found {group:?}"));
         }
         for pair in group.as_bytes().chunks(2) {
             bytes.push(u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap());
@@ -235,9 +221,7 @@ impl Header {
         let (name, value) = split_assignment(line)?;
         match name {
             "version" => {
-                let minor = value
-                    .strip_prefix("1.")
-                    .ok_or_else(|| format!("version must be 1.N, found {value:?}"))?;
+                let minor = value.strip_prefix("1.").ok_or_else(|| format!("version must be 1.N, found {value:?}"))?;
                 set_once(&mut self.minor_version, name, parse_u32(minor)?)
             }
             "file_name" => {
@@ -254,15 +238,9 @@ impl Header {
             "sequence" => {
                 let numbers: Vec<&str> = value.split_whitespace().collect();
                 let [primary, secondary] = numbers[..] else {
-                    return Err(format!(
-                        "sequence needs two numbers (primary secondary), found {value:?}"
-                    ));
+                    return Err(format!("sequence needs two numbers (primary secondary), found {value:?}"));
                 };
-                set_once(
-                    &mut self.sequence,
-                    name,
-                    (parse_u32(primary)?, parse_u32(secondary)?),
-                )
+                set_once(&mut self.sequence, name, (parse_u32(primary)?, parse_u32(secondary)?))
             }
             "checksum" => {
                 let broken = match value {
@@ -284,17 +262,13 @@ impl Header {
             "max_leaf_entries" => {
                 let entries = parse_u64(value)? as usize;
                 if !(1..=u16::MAX as usize).contains(&entries) {
-                    return Err(format!(
-                        "max_leaf_entries must be 1 to 65535, found {value}"
-                    ));
+                    return Err(format!("max_leaf_entries must be 1 to 65535, found {value}"));
                 }
                 set_once(&mut self.max_leaf_entries, name, entries)
             }
             "root" => set_once(&mut self.root, name, json_string(value)?),
             "class" => Err("`class` belongs to a [key] section".into()),
-            _ if name.starts_with('"') || name == "@" => {
-                Err("a value needs a [key] section above it".into())
-            }
+            _ if name.starts_with('"') || name == "@" => Err("a value needs a [key] section above it".into()),
             _ => Err(format!("unknown header line `{name}`")),
         }
     }
@@ -349,15 +323,9 @@ impl BodyParser {
         }
         let path = self.path.clone().expect("the body starts with a section");
         if line.starts_with('"') || line.starts_with('@') {
-            let (name, rest) = if let Some(rest) = line.strip_prefix('@') {
-                (String::new(), rest)
-            } else {
-                json_string_prefix(line)?
-            };
-            let data = rest
-                .trim_start()
-                .strip_prefix('=')
-                .ok_or("expected `=` after the value name")?;
+            let (name, rest) =
+                if let Some(rest) = line.strip_prefix('@') { (String::new(), rest) } else { json_string_prefix(line)? };
+            let data = rest.trim_start().strip_prefix('=').ok_or("expected `=` after the value name")?;
             let value = parse_value(&name, data.trim())?;
             self.claim(&path, Some(&name), "value", number)?;
             self.spec.key_mut(&path).values.push(value);
@@ -386,13 +354,7 @@ impl BodyParser {
 
     /// Records that line `number` sets `what` of the key at `path`, or fails naming the
     /// line that already did.
-    fn claim(
-        &mut self,
-        path: &str,
-        value: Option<&str>,
-        what: &'static str,
-        number: usize,
-    ) -> Result<(), String> {
+    fn claim(&mut self, path: &str, value: Option<&str>, what: &'static str, number: usize) -> Result<(), String> {
         let entry = (fold_case(path), value.map(fold_case), what);
         if let Some(first) = self.seen.insert(entry, number) {
             let subject = match value {
@@ -400,9 +362,7 @@ impl BodyParser {
                 Some(name) => format!("value {name:?}"),
                 None => format!("`{what}`"),
             };
-            return Err(format!(
-                "{subject} of [{path}] was already set on line {first}"
-            ));
+            return Err(format!("{subject} of [{path}] was already set on line {first}"));
         }
         Ok(())
     }
@@ -416,11 +376,7 @@ fn parse_section(line: &str) -> Result<String, String> {
         .and_then(|rest| rest.strip_suffix(']'))
         .ok_or_else(|| format!("a section line is `[Key\\Path]`, found {line:?}"))?;
     let inner = inner.trim();
-    let path = if inner.starts_with('"') {
-        json_string(inner)?
-    } else {
-        inner.to_string()
-    };
+    let path = if inner.starts_with('"') { json_string(inner)? } else { inner.to_string() };
     if !path.is_empty() && path.split('\\').any(str::is_empty) {
         return Err(format!("empty key name in path {path:?}"));
     }
@@ -431,17 +387,13 @@ fn parse_section(line: &str) -> Result<String, String> {
 fn parse_value(name: &str, text: &str) -> Result<ValueSpec, String> {
     let (type_word, data) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
     let data = data.trim();
-    let named = TYPE_NAMES
-        .iter()
-        .find(|(type_name, _)| *type_name == type_word);
+    let named = TYPE_NAMES.iter().find(|(type_name, _)| *type_name == type_word);
     let data_type = match named {
         Some((_, number)) => *number,
         None if type_word.starts_with(|c: char| c.is_ascii_digit()) => parse_u32(type_word)?,
         None => return Err(format!("unknown value type {type_word:?}")),
     };
-    if let Some(hex) = data
-        .strip_prefix("hex")
-        .filter(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+    if let Some(hex) = data.strip_prefix("hex").filter(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
     {
         return Ok(ValueSpec::raw(name, data_type, parse_hex(hex)?));
     }
@@ -452,8 +404,8 @@ fn parse_value(name: &str, text: &str) -> Result<ValueSpec, String> {
         (true, REG_DWORD_BIG_ENDIAN) => Ok(ValueSpec::dword_be(name, parse_u32(data)?)),
         (true, REG_QWORD) => Ok(ValueSpec::qword(name, parse_u64(data)?)),
         (true, REG_MULTI_SZ) => {
-            let strings: Vec<String> = serde_json::from_str(data)
-                .map_err(|error| format!("expected a JSON list of strings ({error})"))?;
+            let strings: Vec<String> =
+                serde_json::from_str(data).map_err(|error| format!("expected a JSON list of strings ({error})"))?;
             let strings: Vec<&str> = strings.iter().map(String::as_str).collect();
             Ok(ValueSpec::multi_sz(name, &strings))
         }
@@ -474,11 +426,7 @@ pub fn to_fixture_source(spec: &HiveSpec) -> String {
     let _ = writeln!(out, "version = 1.{}", spec.minor_version);
     let _ = writeln!(out, "file_name = {}", json(&spec.embedded_file_name));
     let _ = writeln!(out, "last_written = {}", format_filetime(spec.last_written));
-    let _ = writeln!(
-        out,
-        "sequence = {} {}",
-        spec.primary_sequence, spec.secondary_sequence
-    );
+    let _ = writeln!(out, "sequence = {} {}", spec.primary_sequence, spec.secondary_sequence);
     if spec.break_checksum {
         out.push_str("checksum = broken\n");
     }
@@ -486,10 +434,7 @@ pub fn to_fixture_source(spec: &HiveSpec) -> String {
     let _ = writeln!(out, "max_leaf_entries = {}", spec.max_leaf_entries);
     let _ = writeln!(out, "root = {}", json(&spec.root.name));
     let root = &spec.root;
-    if root.last_written != spec.last_written
-        || root.class_name.is_some()
-        || !root.values.is_empty()
-    {
+    if root.last_written != spec.last_written || root.class_name.is_some() || !root.values.is_empty() {
         write_section(&mut out, "", root, spec.last_written);
     }
     for subkey in &root.subkeys {
@@ -507,10 +452,7 @@ fn write_tree(out: &mut String, path: &str, key: &KeySpec, hive_time: u64) {
 
 fn write_section(out: &mut String, path: &str, key: &KeySpec, hive_time: u64) {
     let plain = path.split('\\').all(|name| {
-        name.trim() == name
-            && !name.chars().any(|c| c.is_control())
-            && !name.contains(" #")
-            && !name.contains("\t#")
+        name.trim() == name && !name.chars().any(|c| c.is_control()) && !name.contains(" #") && !name.contains("\t#")
     }) && !path.starts_with('"');
     if plain {
         let _ = writeln!(out, "\n[{path}]");
@@ -524,11 +466,7 @@ fn write_section(out: &mut String, path: &str, key: &KeySpec, hive_time: u64) {
         let _ = writeln!(out, "class = {}", json(class));
     }
     for value in &key.values {
-        let name = if value.name.is_empty() {
-            "@".to_string()
-        } else {
-            json(&value.name)
-        };
+        let name = if value.name.is_empty() { "@".to_string() } else { json(&value.name) };
         let _ = writeln!(out, "{name} = {}", format_value(value));
     }
 }
@@ -574,10 +512,7 @@ fn decode_utf16(data: &[u8]) -> Option<String> {
     if data.len() % 2 != 0 {
         return None;
     }
-    let units: Vec<u16> = data
-        .chunks(2)
-        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-        .collect();
+    let units: Vec<u16> = data.chunks(2).map(|pair| u16::from_le_bytes([pair[0], pair[1]])).collect();
     String::from_utf16(&units).ok()
 }
 
@@ -594,12 +529,7 @@ fn as_strings(data: &[u8]) -> Option<Vec<String>> {
     if body.is_empty() {
         return Some(Vec::new());
     }
-    Some(
-        body.strip_suffix('\0')?
-            .split('\0')
-            .map(str::to_string)
-            .collect(),
-    )
+    Some(body.strip_suffix('\0')?.split('\0').map(str::to_string).collect())
 }
 
 fn format_value(value: &ValueSpec) -> String {
@@ -607,15 +537,9 @@ fn format_value(value: &ValueSpec) -> String {
     let name = type_name(value.data_type);
     let natural = match value.data_type {
         REG_SZ | REG_EXPAND_SZ => as_string(data).map(|text| json(&text)),
-        REG_DWORD => <[u8; 4]>::try_from(&data[..])
-            .ok()
-            .map(|b| u32::from_le_bytes(b).to_string()),
-        REG_DWORD_BIG_ENDIAN => <[u8; 4]>::try_from(&data[..])
-            .ok()
-            .map(|b| u32::from_be_bytes(b).to_string()),
-        REG_QWORD => <[u8; 8]>::try_from(&data[..])
-            .ok()
-            .map(|b| u64::from_le_bytes(b).to_string()),
+        REG_DWORD => <[u8; 4]>::try_from(&data[..]).ok().map(|b| u32::from_le_bytes(b).to_string()),
+        REG_DWORD_BIG_ENDIAN => <[u8; 4]>::try_from(&data[..]).ok().map(|b| u32::from_be_bytes(b).to_string()),
+        REG_QWORD => <[u8; 8]>::try_from(&data[..]).ok().map(|b| u64::from_le_bytes(b).to_string()),
         REG_MULTI_SZ => as_strings(data).map(|strings| format_list(&strings)),
         // Every other type is written as plain hex bytes.
         _ => return format!("{name}{}", format_hex(data)),

@@ -53,9 +53,7 @@ const VALUE_COMP_NAME: u16 = 0x0001;
 /// Self-relative security descriptor shared by every key: revision 1, control
 /// SE_SELF_RELATIVE | SE_DACL_PRESENT, no owner, no group, no SACL and a null DACL
 /// (everyone has full access). Readers never judge it, but hivex expects every key to have one.
-const SECURITY_DESCRIPTOR: [u8; 20] = [
-    1, 0, 0x04, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-];
+const SECURITY_DESCRIPTOR: [u8; 20] = [1, 0, 0x04, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
 /// One value of a key: name (`""` is the default value), raw type and raw data bytes.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,11 +77,7 @@ fn utf16le_nul(text: &str) -> Vec<u8> {
 
 impl ValueSpec {
     pub fn raw(name: &str, data_type: u32, data: Vec<u8>) -> Self {
-        ValueSpec {
-            name: name.to_string(),
-            data_type,
-            data,
-        }
+        ValueSpec { name: name.to_string(), data_type, data }
     }
 
     pub fn sz(name: &str, text: &str) -> Self {
@@ -138,13 +132,7 @@ pub struct KeySpec {
 
 impl KeySpec {
     pub fn new(name: &str, last_written: u64) -> Self {
-        KeySpec {
-            name: name.to_string(),
-            last_written,
-            class_name: None,
-            values: Vec::new(),
-            subkeys: Vec::new(),
-        }
+        KeySpec { name: name.to_string(), last_written, class_name: None, values: Vec::new(), subkeys: Vec::new() }
     }
 }
 
@@ -203,11 +191,7 @@ impl HiveSpec {
         let last_written = self.last_written;
         let mut key = &mut self.root;
         for name in path.split('\\').filter(|name| !name.is_empty()) {
-            let index = match key
-                .subkeys
-                .iter()
-                .position(|sub| names_equal(&sub.name, name))
-            {
+            let index = match key.subkeys.iter().position(|sub| names_equal(&sub.name, name)) {
                 Some(index) => index,
                 None => {
                     key.subkeys.push(KeySpec::new(name, last_written));
@@ -223,11 +207,7 @@ impl HiveSpec {
     /// same name (case-insensitive) in place.
     pub fn set_value(&mut self, path: &str, value: ValueSpec) {
         let key = self.key_mut(path);
-        match key
-            .values
-            .iter_mut()
-            .find(|old| names_equal(&old.name, &value.name))
-        {
+        match key.values.iter_mut().find(|old| names_equal(&old.name, &value.name)) {
             Some(old) => *old = value,
             None => key.values.push(value),
         }
@@ -242,11 +222,7 @@ impl HiveSpec {
         let mut writer = CellWriter::new(self.last_written);
         let root_offset = writer.alloc(nk_data_len(&self.root.name));
         let security_offset = writer.write_security(count_keys(&self.root));
-        let mut hive = HiveWriter {
-            spec: self,
-            cells: writer,
-            security_offset,
-        };
+        let mut hive = HiveWriter { spec: self, cells: writer, security_offset };
         hive.write_key(&self.root, root_offset, 0, KEY_HIVE_ENTRY | KEY_NO_DELETE);
         let mut bytes = hive.cells.finish();
         self.write_base_block(&mut bytes, root_offset);
@@ -279,24 +255,16 @@ impl HiveSpec {
             put_u16(block, 48 + 2 * index, *unit);
         }
         let checksum = base_block_checksum(block);
-        put_u32(
-            block,
-            508,
-            if self.break_checksum {
-                !checksum
-            } else {
-                checksum
-            },
-        );
+        put_u32(block, 508, if self.break_checksum { !checksum } else { checksum });
     }
 }
 
 /// XOR-32 of the first 508 bytes, with 0 and 0xFFFFFFFF remapped as Windows does. Kept
 /// separate from the library's own function so that tests do not check it against itself.
 fn base_block_checksum(block: &[u8]) -> u32 {
-    let sum = block[..508].chunks_exact(4).fold(0u32, |sum, word| {
-        sum ^ u32::from_le_bytes([word[0], word[1], word[2], word[3]])
-    });
+    let sum = block[..508]
+        .chunks_exact(4)
+        .fold(0u32, |sum, word| sum ^ u32::from_le_bytes([word[0], word[1], word[2], word[3]]));
     match sum {
         0 => 1,
         u32::MAX => u32::MAX - 1,
@@ -324,9 +292,7 @@ pub fn upcase_unit(unit: u16) -> u16 {
 
 /// Registry order of two names: by upper-cased UTF-16 code units, a prefix first.
 pub fn compare_names(left: &str, right: &str) -> Ordering {
-    left.encode_utf16()
-        .map(upcase_unit)
-        .cmp(right.encode_utf16().map(upcase_unit))
+    left.encode_utf16().map(upcase_unit).cmp(right.encode_utf16().map(upcase_unit))
 }
 
 pub fn names_equal(left: &str, right: &str) -> bool {
@@ -335,9 +301,7 @@ pub fn names_equal(left: &str, right: &str) -> bool {
 
 /// The `lh` hash of a key name: h = 37 * h + upper-cased UTF-16 unit.
 pub fn name_hash(name: &str) -> u32 {
-    name.encode_utf16().fold(0u32, |hash, unit| {
-        hash.wrapping_mul(37).wrapping_add(upcase_unit(unit) as u32)
-    })
+    name.encode_utf16().fold(0u32, |hash, unit| hash.wrapping_mul(37).wrapping_add(upcase_unit(unit) as u32))
 }
 
 /// Names Windows stores "compressed" (one byte per character): Latin-1 only.
@@ -348,10 +312,7 @@ fn is_latin1(name: &str) -> bool {
 /// On-disk bytes of a key or value name and whether they are the one-byte form.
 fn encode_name(name: &str) -> (Vec<u8>, bool) {
     if is_latin1(name) {
-        (
-            name.chars().map(|character| character as u8).collect(),
-            true,
-        )
+        (name.chars().map(|character| character as u8).collect(), true)
     } else {
         (utf16le(name), false)
     }
@@ -385,12 +346,7 @@ fn count_keys(key: &KeySpec) -> u32 {
 }
 
 fn checked_u16(len: usize, what: impl FnOnce() -> String) -> u16 {
-    u16::try_from(len).unwrap_or_else(|_| {
-        panic!(
-            "{} is {len} bytes, more than a 16-bit length field holds",
-            what()
-        )
-    })
+    u16::try_from(len).unwrap_or_else(|_| panic!("{} is {len} bytes, more than a 16-bit length field holds", what()))
 }
 
 fn put_u16(bytes: &mut [u8], at: usize, value: u16) {
@@ -418,12 +374,7 @@ struct CellWriter {
 
 impl CellWriter {
     fn new(last_written: u64) -> Self {
-        CellWriter {
-            bytes: vec![0; BASE_BLOCK_SIZE],
-            cursor: BASE_BLOCK_SIZE,
-            bin_end: BASE_BLOCK_SIZE,
-            last_written,
-        }
+        CellWriter { bytes: vec![0; BASE_BLOCK_SIZE], cursor: BASE_BLOCK_SIZE, bin_end: BASE_BLOCK_SIZE, last_written }
     }
 
     /// Allocates a cell for `data_len` bytes and returns its offset (relative to the start of
@@ -452,11 +403,7 @@ impl CellWriter {
     /// Stores `value` at byte `field` of the data of the cell at `offset`: fills in a
     /// reference once the cell it points to is allocated.
     fn patch_u32(&mut self, offset: u32, field: usize, value: u32) {
-        put_u32(
-            &mut self.bytes,
-            BASE_BLOCK_SIZE + offset as usize + 4 + field,
-            value,
-        );
+        put_u32(&mut self.bytes, BASE_BLOCK_SIZE + offset as usize + 4 + field, value);
     }
 
     /// Allocates a cell and fills it with `data`.
@@ -524,54 +471,24 @@ impl HiveWriter<'_> {
     fn write_key(&mut self, key: &KeySpec, nk_offset: u32, parent_offset: u32, extra_flags: u16) {
         let mut order: Vec<&KeySpec> = key.subkeys.iter().collect();
         order.sort_by(|left, right| compare_names(&left.name, &right.name));
-        if let Some(pair) = order
-            .windows(2)
-            .find(|pair| names_equal(&pair[0].name, &pair[1].name))
-        {
-            panic!(
-                "key {:?} has two subkeys named {:?} and {:?}",
-                key.name, pair[0].name, pair[1].name
-            );
+        if let Some(pair) = order.windows(2).find(|pair| names_equal(&pair[0].name, &pair[1].name)) {
+            panic!("key {:?} has two subkeys named {:?} and {:?}", key.name, pair[0].name, pair[1].name);
         }
 
         let (name, compressed) = encode_name(&key.name);
         let name_len = checked_u16(name.len(), || format!("key name {:?}", key.name));
         let class = key.class_name.as_deref().map(utf16le);
-        let class_len = checked_u16(class.as_ref().map_or(0, Vec::len), || {
-            format!("class name of key {:?}", key.name)
-        });
-        let class_offset = class
-            .as_ref()
-            .map_or(NIL, |class| self.cells.write_cell(class));
+        let class_len = checked_u16(class.as_ref().map_or(0, Vec::len), || format!("class name of key {:?}", key.name));
+        let class_offset = class.as_ref().map_or(NIL, |class| self.cells.write_cell(class));
         let (subkey_list_offset, slots) = self.write_subkey_list(&order);
         let values_offset = self.write_values(&key.values);
 
         let flags = extra_flags | if compressed { KEY_COMP_NAME } else { 0 };
-        let max_subkey_name = key
-            .subkeys
-            .iter()
-            .map(|sub| utf16_len(&sub.name))
-            .max()
-            .unwrap_or(0);
-        let max_subkey_class = key
-            .subkeys
-            .iter()
-            .filter_map(|sub| sub.class_name.as_deref())
-            .map(utf16_len)
-            .max()
-            .unwrap_or(0);
-        let max_value_name = key
-            .values
-            .iter()
-            .map(|value| utf16_len(&value.name))
-            .max()
-            .unwrap_or(0);
-        let max_value_data = key
-            .values
-            .iter()
-            .map(|value| value.data.len() as u32)
-            .max()
-            .unwrap_or(0);
+        let max_subkey_name = key.subkeys.iter().map(|sub| utf16_len(&sub.name)).max().unwrap_or(0);
+        let max_subkey_class =
+            key.subkeys.iter().filter_map(|sub| sub.class_name.as_deref()).map(utf16_len).max().unwrap_or(0);
+        let max_value_name = key.values.iter().map(|value| utf16_len(&value.name)).max().unwrap_or(0);
+        let max_value_data = key.values.iter().map(|value| value.data.len() as u32).max().unwrap_or(0);
         let nk = self.cells.data_mut(nk_offset, NK_HEADER_SIZE + name.len());
         nk[0..2].copy_from_slice(b"nk");
         put_u16(nk, 2, flags);
@@ -607,10 +524,7 @@ impl HiveWriter<'_> {
             return (NIL, Vec::new());
         }
         let max_leaf = self.spec.max_leaf_entries;
-        assert!(
-            (1..=u16::MAX as usize).contains(&max_leaf),
-            "max_leaf_entries must be 1..=65535, not {max_leaf}"
-        );
+        assert!((1..=u16::MAX as usize).contains(&max_leaf), "max_leaf_entries must be 1..=65535, not {max_leaf}");
         let mut slots = Vec::with_capacity(subkeys.len());
         if subkeys.len() <= max_leaf {
             let offset = self.write_leaf(subkeys, &mut slots);
@@ -628,8 +542,7 @@ impl HiveWriter<'_> {
         put_u16(root, 2, leaf_count as u16);
         for (index, chunk) in subkeys.chunks(max_leaf).enumerate() {
             let leaf_offset = self.write_leaf(chunk, &mut slots);
-            self.cells
-                .patch_u32(root_offset, 4 + 4 * index, leaf_offset);
+            self.cells.patch_u32(root_offset, 4 + 4 * index, leaf_offset);
         }
         (root_offset, slots)
     }
@@ -650,9 +563,7 @@ impl HiveWriter<'_> {
             slots.push((offset, entry));
             match self.spec.index_style {
                 IndexStyle::Lh => put_u32(leaf, entry + 4, name_hash(&subkey.name)),
-                IndexStyle::Lf => {
-                    leaf[entry + 4..entry + 8].copy_from_slice(&name_hint(&subkey.name))
-                }
+                IndexStyle::Lf => leaf[entry + 4..entry + 8].copy_from_slice(&name_hint(&subkey.name)),
                 IndexStyle::Li => {}
             }
         }
@@ -675,11 +586,8 @@ impl HiveWriter<'_> {
     fn write_value(&mut self, value: &ValueSpec) -> u32 {
         let (name, compressed) = encode_name(&value.name);
         let name_len = checked_u16(name.len(), || format!("value name {:?}", value.name));
-        let data_len = u32::try_from(value.data.len())
-            .ok()
-            .filter(|len| len & DATA_INLINE == 0);
-        let data_len = data_len
-            .unwrap_or_else(|| panic!("value {:?} has more than 2 GiB of data", value.name));
+        let data_len = u32::try_from(value.data.len()).ok().filter(|len| len & DATA_INLINE == 0);
+        let data_len = data_len.unwrap_or_else(|| panic!("value {:?} has more than 2 GiB of data", value.name));
         let vk_offset = self.cells.alloc(VK_HEADER_SIZE + name.len());
         // Up to 4 bytes (0 included, with offset 0, as Windows does) live in the offset field.
         let (size_field, data_field) = if value.data.len() <= 4 {
@@ -706,8 +614,8 @@ impl HiveWriter<'_> {
             return self.cells.write_cell(data);
         }
         let segment_count = data.len().div_ceil(BIG_DATA_SEGMENT_SIZE);
-        let segment_count = u16::try_from(segment_count)
-            .unwrap_or_else(|_| panic!("{} data bytes need too many segments", data.len()));
+        let segment_count =
+            u16::try_from(segment_count).unwrap_or_else(|_| panic!("{} data bytes need too many segments", data.len()));
         let record_offset = self.cells.alloc(8);
         let list_offset = self.cells.alloc(4 * segment_count as usize);
         let record = self.cells.data_mut(record_offset, 8);
