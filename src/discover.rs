@@ -147,9 +147,9 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
             Err(error) => discovery.skipped.push(Skipped {
                 path: path.display().to_string(),
                 reason: if error.kind() == std::io::ErrorKind::NotFound {
-                    "does not exist".to_string()
+                    "does not exist (check the path)".to_string()
                 } else {
-                    format!("cannot be read: {error}")
+                    format!("cannot be read: {error} (check that you may read it)")
                 },
             }),
             Ok(meta) if meta.is_file() => discovery.machines.push(MachineSpec {
@@ -176,7 +176,7 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
                     "symbolic link loop".to_string()
                 } else {
                     format!(
-                        "cannot be read: {}",
+                        "cannot be read: {} (check that you may read it)",
                         error.io_error().map(|e| e.to_string()).unwrap_or_else(|| error.to_string())
                     )
                 };
@@ -212,7 +212,7 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
     if groups.is_empty() && discovery.ignored.is_empty() {
         discovery.skipped.push(Skipped {
             path: root.display().to_string(),
-            reason: "no SYSTEM, SOFTWARE or COMPONENTS hive found in this folder or below".to_string(),
+            reason: "no SYSTEM, SOFTWARE or COMPONENTS hive found in this folder or below (give a hive file directly, or the folder that holds the hives or Windows/System32/config)".to_string(),
         });
     }
     for ((folder, snapshot), hives) in groups {

@@ -264,6 +264,11 @@ impl AtomicOutput {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
+        // Checked first so the error is the OS's plain reason, not tempfile's message about
+        // its random temporary name.
+        if !std::fs::metadata(dir)?.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{} is not a folder", dir.display())));
+        }
         let temp = tempfile::Builder::new().prefix(".rebootscan-").suffix(".partial").tempfile_in(dir)?;
         Ok(AtomicOutput { temp, target: target.to_path_buf() })
     }
@@ -391,8 +396,8 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         Some(path) => match AtomicOutput::create(path) {
             Ok(output) => scan_into(&args, &options, &discovery, BufWriter::new(output.temp.as_file()))
                 .and_then(|tally| output.commit().map(|_| tally))
-                .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
-            Err(error) => Err(format!("cannot write the report to {}: {error}", path.display())),
+                .map_err(|e| format!("cannot write the report to {}: {e}{OUTPUT_HINT}", path.display())),
+            Err(error) => Err(format!("cannot write the report to {}: {error}{OUTPUT_HINT}", path.display())),
         },
         None => scan_into(&args, &options, &discovery, BufWriter::new(io::stdout().lock())).map_err(|e| e.to_string()),
     };
@@ -418,6 +423,9 @@ fn run_scan(args: ScanArgs) -> ExitCode {
     }
 }
 
+/// What to do when an output file cannot be written.
+const OUTPUT_HINT: &str = " (choose a folder that exists and that you may write to)";
+
 /// Machines scanned in parallel per batch; reports are written in discovery order, so the
 /// same input gives a byte-identical report, and memory is bounded by the batch.
 const BATCH: usize = 64;
@@ -435,7 +443,12 @@ fn scan_into<W: Write>(args: &ScanArgs, options: &ScanOptions, discovery: &Disco
     let mut sink = ReportSink::new(args.format, out)?;
     let mut findings_csv = match &args.findings_csv {
         Some(path) => {
-            let output = AtomicOutput::create(path)?;
+            let output = AtomicOutput::create(path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot write the findings CSV to {}: {e}{OUTPUT_HINT}", path.display()),
+                )
+            })?;
             let writer = report::csv::writer(BufWriter::new(output.temp.reopen()?), report::csv::FINDING_COLUMNS)
                 .map_err(io::Error::other)?;
             Some((output, writer))

@@ -106,10 +106,11 @@ pub fn assess(
         let name_kind = hive.path.file_name().and_then(|n| HiveKind::from_file_name(&n.to_string_lossy()));
         if let Some(named) = name_kind.filter(|&named| named != kind) {
             report.warnings.push(format!(
-                "wrong hive kind: named like a {} hive, but its content is a {} hive ({})",
+                "wrong hive kind: named like a {} hive, but its content is a {} hive ({}); give this machine's {} from Windows\\System32\\config",
                 named.label(),
                 kind.label(),
-                hive.kind.evidence
+                hive.kind.evidence,
+                named.label()
             ));
         }
         match kind {

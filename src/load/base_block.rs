@@ -95,11 +95,11 @@ pub struct BaseBlock {
 /// Why a file cannot be a hive at all, before any field is judged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BaseBlockError {
-    #[error("the file is empty (0 bytes)")]
+    #[error("the file is empty (0 bytes): the copy failed or the file was never written; collect the hive again")]
     Empty,
-    #[error("not a registry hive: it starts with {found} instead of the \"regf\" signature")]
+    #[error("not a registry hive: it starts with {found} instead of the \"regf\" signature; give the hive files from Windows\\System32\\config (SYSTEM, SOFTWARE, COMPONENTS)")]
     NotAHive { found: String },
-    #[error("truncated: only {len} bytes, shorter than the {needed}-byte base block")]
+    #[error("truncated: only {len} bytes, shorter than the {needed}-byte base block; the copy is incomplete, collect the hive again")]
     TooShort { len: usize, needed: usize },
 }
 
@@ -252,7 +252,7 @@ pub enum BaseBlockProblem {
     BadChecksum { stored: u32, computed: u32 },
     #[error("sequence numbers differ ({primary} != {secondary}): the hive is dirty, recent changes may be in its .LOG1/.LOG2 files")]
     SequenceMismatch { primary: u32, secondary: u32 },
-    #[error("unknown format version {major}.{minor} (known: 1.2 to 1.6)")]
+    #[error("unknown format version {major}.{minor} (known: 1.2 to 1.6): not a Windows NT registry hive, or its header is damaged")]
     UnknownVersion { major: u32, minor: u32 },
     #[error("the base block says this is a {}, not a primary hive", file_type.describe())]
     NotPrimary { file_type: FileType },
@@ -260,7 +260,7 @@ pub enum BaseBlockProblem {
     UnknownFileFormat { format: u32 },
     #[error("hive-bins size {size} is not a positive multiple of 4096")]
     OddHiveBinsSize { size: u32 },
-    #[error("truncated: the base block declares {declared} bytes but the file has {actual}")]
+    #[error("truncated: the base block declares {declared} bytes but the file has {actual}; the copy is incomplete, collect the hive again")]
     Truncated { declared: u64, actual: u64 },
     #[error("root key offset {root:#x} lies outside the {hive_bins_size}-byte hive-bins area")]
     RootOutsideHiveBins { root: u32, hive_bins_size: u32 },

@@ -31,7 +31,7 @@ impl Default for LoadOptions {
 /// Why a hive file could not be loaded at all.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{}: cannot read the file: {source}", path.display())]
+    #[error("{}: cannot read the file: {source}; check that it exists and that you may read it", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {problem}", path.display())]
     NotAHive { path: PathBuf, problem: BaseBlockError },
@@ -229,7 +229,7 @@ impl HiveFile {
         }
         if base_block.is_differencing() {
             warnings.push(
-                "format 1.6 differencing (\"delta\") hive from a container layer: a partial view, not a whole machine's hive"
+                "format 1.6 differencing (\"delta\") hive from a container layer: a partial view holding only what the layer changed, so absent keys prove nothing; scan the hives of the container's base image for a whole machine"
                     .to_string(),
             );
         }
