@@ -173,11 +173,13 @@ impl<'h> Key<'h> {
     /// All subkeys, in stored order. Errors if any entry is corrupt.
     pub fn subkeys(&self) -> Result<Vec<Key<'h>>, ReadError> {
         let path = &self.path;
+        let mut too_many = false;
         let nodes = guarded(path, || {
             let mut nodes = Vec::new();
             if let Some(iter) = self.node.subkeys() {
                 for node in iter? {
                     if nodes.len() >= MAX_CHILDREN {
+                        too_many = true;
                         break;
                     }
                     nodes.push(node?);
@@ -185,6 +187,9 @@ impl<'h> Key<'h> {
             }
             Ok(nodes)
         })?;
+        if too_many {
+            return Err(ReadError::new(path, format!("more than {MAX_CHILDREN} subkeys (corrupt or hostile hive)")));
+        }
         let mut keys = Vec::with_capacity(nodes.len());
         for node in nodes {
             let name = guarded(path, || node.name().map(|n| name_to_string(&n)))?;
@@ -199,11 +204,23 @@ impl<'h> Key<'h> {
         let values = guarded(path, || {
             let mut values = Vec::new();
             if let Some(iter) = self.node.values() {
-                for value in iter?.take(MAX_CHILDREN) {
+                // The count comes from the key node and bounds the list read; refuse absurd
+                // counts before touching a cell.
+                let iter = iter?;
+                if iter.len() > MAX_CHILDREN {
+                    return Ok(Err(iter.len()));
+                }
+                for value in iter {
                     values.push(value?);
                 }
             }
-            Ok(values)
+            Ok(Ok(values))
+        })?
+        .map_err(|count| {
+            ReadError::new(
+                path,
+                format!("{count} values, more than the {MAX_CHILDREN} limit (corrupt or hostile hive)"),
+            )
         })?;
         values.into_iter().map(|raw| Value::new(raw, self.bytes, path)).collect()
     }
