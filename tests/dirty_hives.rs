@@ -90,34 +90,3 @@ fn rename_only_in_an_old_format_log_is_pending() {
     write_machine(dir.path(), |before, after| old_format_log(before, after, 41));
     check_machine(dir.path());
 }
-
-#[test]
-fn scanning_never_changes_the_evidence() {
-    let dir = tempfile::tempdir().unwrap();
-    write_machine(dir.path(), |before, after| new_format_log(before, after, 40, 1));
-    let snapshot = |dir: &Path| -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                let meta = e.metadata().unwrap();
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(e.path()).unwrap(),
-                    meta.modified().unwrap(),
-                )
-            })
-            .collect();
-        files.sort();
-        files
-    };
-    let before = snapshot(dir.path());
-    for args in [vec!["scan"], vec!["scan", "--hash", "--format", "json"], vec!["inspect"]] {
-        let mut args = args;
-        let target = if args[0] == "inspect" { dir.path().join("SYSTEM") } else { dir.path().to_path_buf() };
-        let target = target.to_str().unwrap().to_string();
-        args.push(&target);
-        rebootscan(&args);
-    }
-    assert_eq!(snapshot(dir.path()), before, "evidence files changed or new files appeared");
-}

@@ -120,13 +120,5 @@ fn scanning_never_modifies_or_adds_evidence_files() {
     }
     // The recovered copy really is recovered (and was written outside the evidence).
     let recovered = std::fs::read(out.join("recovered")).unwrap();
-    assert!(
-        recovered.windows(54).any(|w| w
-            == "PendingFileRenameOperations"
-                .encode_utf16()
-                .flat_map(|u| u.to_le_bytes())
-                .collect::<Vec<u8>>()
-                .as_slice())
-            || recovered.windows(27).any(|w| w == b"PendingFileRenameOperations")
-    );
+    assert!(recovered.windows(27).any(|w| w == b"PendingFileRenameOperations"), "the log's change is in the copy");
 }
