@@ -55,13 +55,15 @@ pub fn split_strings(bytes: &[u8]) -> SplitStrings {
     result
 }
 
+/// UTF-16LE bytes of `text`, for tests that build value data by hand.
+#[cfg(test)]
+pub(crate) fn utf16(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utf16(text: &str) -> Vec<u8> {
-        text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
-    }
 
     #[test]
     fn empty_strings_in_the_middle_are_kept() {

@@ -157,10 +157,7 @@ pub fn decode(bytes: &[u8]) -> PendingRenames {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utf16(text: &str) -> Vec<u8> {
-        text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
-    }
+    use crate::load::multi_sz::utf16;
 
     #[test]
     fn pfro_delete_keeps_empty_target() {

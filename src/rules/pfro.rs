@@ -187,11 +187,8 @@ impl ClassifiedRenames {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::multi_sz::utf16;
     use crate::load::pending_renames::decode;
-
-    fn utf16(text: &str) -> Vec<u8> {
-        text.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
-    }
 
     fn classes(text: &str) -> Vec<OperationClass> {
         decode(&utf16(text)).operations.iter().map(classify).collect()
