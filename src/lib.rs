@@ -9,6 +9,7 @@
 pub mod discover;
 pub mod inspect;
 pub mod load;
+pub mod patch;
 pub mod report;
 pub mod rules;
 pub mod scan;
