@@ -533,6 +533,8 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
         }
     }
     evidence.control_set = system_choice.clone();
+    // Read-only from here on; one copy lets the rules borrow it while they add findings.
+    let context = evidence.context.clone();
 
     for rule in RULES {
         if skipped(rule, options) {
@@ -564,12 +566,11 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
             });
             continue;
         }
-        evaluate_rule(rule, scope, &evidence.context.clone(), &mut evidence);
+        evaluate_rule(rule, scope, &context, &mut evidence);
     }
 
     if let (Some(scope), Some(choice)) = (scopes.iter().find(|s| s.kind == HiveKind::System), &system_choice) {
         if !scope.control_sets.is_empty() {
-            let context = evidence.context.clone();
             other_control_set_renames(scope, choice, &context, &mut evidence);
         }
     }
