@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use walkdir::WalkDir;
 
+use crate::image::machine::{has_image_extension, looks_like_image, read_head, volume_name};
+use crate::image::source::is_later_segment;
+use crate::image::{ImageSpec, ImageVolume};
 use crate::load::kind::HiveKind;
 
 /// One machine to scan.
@@ -23,6 +26,10 @@ pub struct MachineSpec {
     pub hives: Vec<PathBuf>,
     /// `RegBack` for Windows' own backup copies; `None` for the live hives.
     pub snapshot: Option<String>,
+    /// Set when the hives are read out of a volume of a disk image; `hives` then holds the
+    /// paths reported for them (`disk.raw [partition 2]/Windows/…/SYSTEM`), not files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageVolume>,
 }
 
 /// A file or folder discovery could not use, and why.
@@ -152,10 +159,14 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
                     format!("cannot be read: {error} (check that you may read it)")
                 },
             }),
+            Ok(meta) if meta.is_file() && is_image_file(path) => {
+                discover_image(path, &path.display().to_string(), true, &mut discovery)
+            }
             Ok(meta) if meta.is_file() => discovery.machines.push(MachineSpec {
                 label: path.display().to_string(),
                 hives: vec![path.clone()],
                 snapshot: None,
+                image: None,
             }),
             Ok(_) => discover_tree(path, &mut discovery),
         }
@@ -166,6 +177,7 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
 fn discover_tree(root: &Path, discovery: &mut Discovery) {
     // (folder, snapshot) → files; BTreeMap keeps the report order stable.
     let mut groups: BTreeMap<(PathBuf, Option<String>), Vec<PathBuf>> = BTreeMap::new();
+    let mut images: Vec<PathBuf> = Vec::new();
     let walker = WalkDir::new(root).follow_links(false).sort_by_file_name();
     for entry in walker {
         let entry = match entry {
@@ -196,6 +208,11 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
         }
         let name = entry.file_name().to_string_lossy();
         if machine_hive_name(&name).is_none() {
+            // Disk images in a collection are recognised by extension here (reading every
+            // file's first bytes would be slow on large trees), then by content.
+            if has_image_extension(entry.path()) && !is_later_segment(entry.path()) {
+                images.push(entry.path().to_path_buf());
+            }
             continue;
         }
         let (folder, snapshot) = machine_folder(entry.path());
@@ -209,7 +226,7 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
         }
         groups.entry((folder, snapshot)).or_default().push(entry.path().to_path_buf());
     }
-    if groups.is_empty() && discovery.ignored.is_empty() {
+    if groups.is_empty() && images.is_empty() && discovery.ignored.is_empty() {
         discovery.skipped.push(Skipped {
             path: root.display().to_string(),
             reason: "no SYSTEM, SOFTWARE or COMPONENTS hive found in this folder or below (give a hive file directly, or the folder that holds the hives or Windows/System32/config)".to_string(),
@@ -220,7 +237,81 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
         if let Some(snapshot) = &snapshot {
             label = format!("{label} [{snapshot}]");
         }
-        discovery.machines.push(MachineSpec { label, hives, snapshot });
+        discovery.machines.push(MachineSpec { label, hives, snapshot, image: None });
+    }
+    for image in images {
+        match read_head(&image) {
+            Ok(head) if looks_like_image(&head) => discover_image(&image, &label_for(root, &image), false, discovery),
+            Ok(_) => discovery.ignored.push(Skipped {
+                path: image.display().to_string(),
+                reason: "named like a disk image, but neither a partition table nor an NTFS boot sector nor a known container format"
+                    .to_string(),
+            }),
+            Err(error) => discovery
+                .skipped
+                .push(Skipped { path: image.display().to_string(), reason: format!("cannot be read: {error}") }),
+        }
+    }
+}
+
+// ---- Disk images -------------------------------------------------------------------------
+
+/// A file given directly is an image when its content says so, or when it is named like
+/// one and is not a hive (so that a damaged image gets an image error, not "not a hive").
+fn is_image_file(path: &Path) -> bool {
+    match read_head(path) {
+        Ok(head) => looks_like_image(&head) || (has_image_extension(path) && !head.starts_with(b"regf")),
+        Err(_) => false,
+    }
+}
+
+/// One machine per Windows volume of the image (and one per non-empty `RegBack` folder),
+/// labelled `IMAGE [partition N]`. Volumes that cannot be read are skipped; volumes without
+/// Windows are ignored with a note. An image without any Windows volume is skipped when it
+/// was given directly, and ignored when it was found in a tree.
+fn discover_image(path: &Path, label: &str, direct: bool, discovery: &mut Discovery) {
+    let probe = match crate::image::probe(&ImageSpec::for_path(path)) {
+        Ok(probe) => probe,
+        Err(error) => {
+            discovery.skipped.push(Skipped { path: path.display().to_string(), reason: error.problem.to_string() });
+            return;
+        }
+    };
+    for volume in &probe.windows {
+        let mut volume = volume.clone();
+        volume.warnings.extend(probe.warnings.iter().cloned());
+        let snapshot =
+            volume.config.last().filter(|c| c.eq_ignore_ascii_case("RegBack")).map(|_| "RegBack".to_string());
+        let mut machine_label = volume_name(label, volume.partition);
+        if let Some(snapshot) = &snapshot {
+            machine_label = format!("{machine_label} [{snapshot}]");
+        }
+        let hives = volume.hives.iter().map(|hive| volume.file_label(hive)).collect();
+        discovery.machines.push(MachineSpec { label: machine_label, hives, snapshot, image: Some(volume) });
+    }
+    for note in &probe.notes {
+        let entry = Skipped { path: note.name.clone(), reason: note.reason.clone() };
+        if note.unreadable {
+            discovery.skipped.push(entry);
+        } else {
+            discovery.ignored.push(entry);
+        }
+    }
+    if probe.windows.is_empty() && !probe.notes.iter().any(|n| n.unreadable) {
+        let mut seen: Vec<String> = probe.notes.iter().map(|n| format!("{}: {}", n.name, n.reason)).collect();
+        seen.extend(probe.other_partitions.iter().cloned());
+        if seen.is_empty() {
+            seen.push("no partitions".to_string());
+        }
+        let entry = Skipped {
+            path: path.display().to_string(),
+            reason: format!("no Windows installation in this image ({})", seen.join("; ")),
+        };
+        if direct {
+            discovery.skipped.push(entry);
+        } else {
+            discovery.ignored.push(entry);
+        }
     }
 }
 

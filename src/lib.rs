@@ -7,6 +7,7 @@
 //! stages for one machine.
 
 pub mod discover;
+pub mod image;
 pub mod inspect;
 pub mod load;
 pub mod patch;

@@ -54,6 +54,9 @@ fn input_file(path: &Path, role: &str, options: &ScanOptions, errors: &mut Vec<F
 
 /// Scans one machine. Never panics on bad input and never fails: problems become `errors`.
 pub fn scan_machine(spec: &MachineSpec, options: &ScanOptions) -> MachineReport {
+    if let Some(volume) = &spec.image {
+        return scan_image_volume(spec, volume, options);
+    }
     let mut errors = Vec::new();
     let mut inputs = Vec::new();
     let mut loaded = Vec::new();
@@ -69,6 +72,20 @@ pub fn scan_machine(spec: &MachineSpec, options: &ScanOptions) -> MachineReport 
     }
     let mut report = assess(&spec.label, spec.snapshot.clone(), loaded, &options.rules);
     report.inputs = inputs;
+    errors.append(&mut report.errors);
+    report.errors = errors;
+    report
+}
+
+/// A Windows volume in a disk image: the hives and logs come out of NTFS into the same
+/// `assess` as hive files; then the files behind pending renames are looked up on the volume.
+fn scan_image_volume(spec: &MachineSpec, volume: &crate::image::ImageVolume, options: &ScanOptions) -> MachineReport {
+    let mut opened = crate::image::open_volume(volume, options.load, options.hash);
+    let loaded = std::mem::take(&mut opened.loaded);
+    let mut report = assess(&spec.label, spec.snapshot.clone(), loaded, &options.rules);
+    opened.annotate(&mut report.findings);
+    report.inputs = std::mem::take(&mut opened.inputs);
+    let mut errors = std::mem::take(&mut opened.errors);
     errors.append(&mut report.errors);
     report.errors = errors;
     report

@@ -16,7 +16,7 @@ use rebootscan::verdict::Verdict;
 use serde_json::Value;
 
 fn scan_folder(dir: &Path) -> MachineReport {
-    let spec = MachineSpec { label: "corpus".into(), hives: vec![dir.join("SYSTEM")], snapshot: None };
+    let spec = MachineSpec { label: "corpus".into(), hives: vec![dir.join("SYSTEM")], snapshot: None, image: None };
     scan_machine(&spec, &ScanOptions::default())
 }
 
@@ -145,7 +145,7 @@ fn delta_hive_opens_and_says_what_it_is() {
     assert_eq!(hive.kind(), HiveKind::Software);
     assert!(hive.warnings.iter().any(|w| w.contains("differencing")), "{:?}", hive.warnings);
     let spec =
-        MachineSpec { label: "delta".into(), hives: vec![corpus.join("software-delta/SOFTWARE")], snapshot: None };
+        MachineSpec { label: "delta".into(), hives: vec![corpus.join("software-delta/SOFTWARE")], snapshot: None, image: None };
     let report = scan_machine(&spec, &ScanOptions::default());
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_ne!(report.verdict, Verdict::NotPending, "a delta hive is not a full machine view");

@@ -94,7 +94,7 @@ impl Machine {
                 hives.push(path);
             }
         }
-        let spec = MachineSpec { label: "test".into(), hives, snapshot: None };
+        let spec = MachineSpec { label: "test".into(), hives, snapshot: None, image: None };
         let report = scan_machine(&spec, &ScanOptions::default());
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         report
@@ -485,7 +485,7 @@ fn skipped_rules_are_reported() {
     }
     let mut options = ScanOptions::default();
     options.rules.skip = vec!["cbs_reboot_pending".into()];
-    let report = scan_machine(&MachineSpec { label: "skip".into(), hives, snapshot: None }, &options);
+    let report = scan_machine(&MachineSpec { label: "skip".into(), hives, snapshot: None, image: None }, &options);
     assert!(fired(&report, "cbs_reboot_pending").is_empty());
     assert!(report
         .not_evaluated
@@ -548,7 +548,7 @@ fn wrong_hive_kind_is_warned_and_not_used() {
     let path = dir.path().join("SYSTEM");
     std::fs::write(&path, ntuser.build()).unwrap();
     let report = scan_machine(
-        &MachineSpec { label: "wrong".into(), hives: vec![path], snapshot: None },
+        &MachineSpec { label: "wrong".into(), hives: vec![path], snapshot: None, image: None },
         &ScanOptions::default(),
     );
     let warnings: Vec<&String> = report.hives.iter().flat_map(|h| &h.warnings).collect();

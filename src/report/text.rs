@@ -24,6 +24,33 @@ fn operation_line(operation: &serde_json::Value) -> Option<String> {
     })
 }
 
+/// For machines read from a disk image: what the rename does to the file's version, e.g.
+/// `C:\Windows\System32\clbcatq.dll: 2001.12.4414.42 now, 2001.12.4414.46 after reboot`.
+fn staged_line(operation: &serde_json::Value) -> Option<String> {
+    let text = |key: &str| operation.get(key).and_then(|v| v.as_str());
+    let staged = text("staged_file")?;
+    // Named as the Windows Update write-up does (`system32\clbcatq.dll`): the full path is on
+    // the line above.
+    let full = text("target_path").unwrap_or("?");
+    let target = full.get(3..).filter(|_| full.get(1..3) == Some(":\\")).map_or(full, |rest| {
+        rest.get(..8).filter(|w| w.eq_ignore_ascii_case("windows\\")).and_then(|_| rest.get(8..)).unwrap_or(rest)
+    });
+    let describe = |status: &str, version: Option<&str>, detail: Option<&str>| match (status, version, detail) {
+        (_, Some(version), _) => version.to_string(),
+        ("missing", _, _) => "no file".to_string(),
+        (_, None, Some(detail)) => format!("{status}: {detail}"),
+        (_, None, None) => status.to_string(),
+    };
+    let now = describe(text("current_file").unwrap_or("?"), text("current_version"), text("current_detail"));
+    if staged == "missing" {
+        return Some(format!(
+            "{target}: {now} now; the staged file is missing (already moved or cleaned up, or a stale entry)"
+        ));
+    }
+    let after = describe(staged, text("staged_version"), text("staged_detail"));
+    Some(format!("{target}: {now} now, {after} after reboot"))
+}
+
 /// Renders one machine.
 pub fn render(report: &MachineReport) -> String {
     let mut out = String::new();
@@ -130,6 +157,9 @@ pub fn render(report: &MachineReport) -> String {
             for operation in operations.iter().take(OPERATIONS_SHOWN) {
                 if let Some(line) = operation_line(operation) {
                     let _ = writeln!(out, "        {line}");
+                }
+                if let Some(line) = staged_line(operation) {
+                    let _ = writeln!(out, "          {line}");
                 }
             }
             if operations.len() > OPERATIONS_SHOWN {

@@ -1,0 +1,88 @@
+//! Image containers that are not raw: recognised by their magic so that the user is told
+//! how to convert them instead of getting "no partition table".
+//!
+//! Only raw images are read. Readers for these formats exist as young single-author crates
+//! (and `ewf` is Apache-2.0 only, which would force GPL-3.0 on this GPL-2.0-or-later
+//! program); the conversion tools are mature and verify what they convert.
+
+/// A container format that has to be converted to raw first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Ewf,
+    Ewf2,
+    Vhd,
+    Vhdx,
+    Vmdk,
+    Qcow,
+    Vdi,
+}
+
+impl Container {
+    pub fn name(self) -> &'static str {
+        match self {
+            Container::Ewf => "EWF/E01 (EnCase)",
+            Container::Ewf2 => "EWF2/Ex01 (EnCase 7)",
+            Container::Vhd => "dynamic VHD (Virtual PC / Hyper-V)",
+            Container::Vhdx => "VHDX (Hyper-V)",
+            Container::Vmdk => "VMDK (VMware)",
+            Container::Qcow => "QCOW/QCOW2 (QEMU)",
+            Container::Vdi => "VDI (VirtualBox)",
+        }
+    }
+
+    /// The command that turns it into a raw image this program reads.
+    pub fn conversion(self) -> &'static str {
+        match self {
+            Container::Ewf | Container::Ewf2 => {
+                "convert it to a raw image with `ewfexport -u -f raw -t IMAGE IMAGE.E01` (Debian package ewf-tools) \
+                 and scan IMAGE.raw"
+            }
+            _ => "convert it to a raw image with `qemu-img convert -O raw IMAGE IMAGE.raw` and scan IMAGE.raw",
+        }
+    }
+}
+
+const VDI_TEXT: &[u8] = b"<<< Oracle VM VirtualBox Disk Image >>>";
+const VDI_SIGNATURE: [u8; 4] = [0x7f, 0x10, 0xda, 0xbe];
+
+/// The container whose magic starts `head` (the first bytes of the file), if any. A fixed
+/// VHD is a raw disk with a footer at the end, so it is read as raw and is not listed here.
+pub fn detect(head: &[u8]) -> Option<Container> {
+    let starts = |magic: &[u8]| head.starts_with(magic);
+    if starts(b"EVF\x09\x0d\x0a\xff\x00") || starts(b"LVF\x09\x0d\x0a\xff\x00") {
+        Some(Container::Ewf)
+    } else if starts(b"EVF2\x0d\x0a\x81\x00") || starts(b"LEF2\x0d\x0a\x81\x00") {
+        Some(Container::Ewf2)
+    } else if starts(b"conectix") {
+        Some(Container::Vhd)
+    } else if starts(b"vhdxfile") {
+        Some(Container::Vhdx)
+    } else if starts(b"KDMV") || starts(b"COWD") || starts(b"# Disk DescriptorFile") {
+        Some(Container::Vmdk)
+    } else if starts(b"QFI\xfb") {
+        Some(Container::Qcow)
+    } else if starts(VDI_TEXT) || head.get(0x40..0x44) == Some(&VDI_SIGNATURE[..]) {
+        Some(Container::Vdi)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magics() {
+        assert_eq!(detect(b"vhdxfile\0\0"), Some(Container::Vhdx));
+        assert_eq!(detect(b"QFI\xfb\0\0\0\x03"), Some(Container::Qcow));
+        assert_eq!(detect(b"EVF\x09\x0d\x0a\xff\x00\x01"), Some(Container::Ewf));
+        assert_eq!(detect(b"KDMV\x01\0\0\0"), Some(Container::Vmdk));
+        assert_eq!(detect(b"conectix\0"), Some(Container::Vhd));
+        let mut vdi = vec![0u8; 0x48];
+        vdi[0x40..0x44].copy_from_slice(&VDI_SIGNATURE);
+        assert_eq!(detect(&vdi), Some(Container::Vdi));
+        assert_eq!(detect(&[0u8; 512]), None);
+        assert_eq!(detect(b""), None);
+    }
+}

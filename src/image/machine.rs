@@ -1,0 +1,610 @@
+//! From an image to machines: which volumes hold a Windows installation (for discovery),
+//! their hives and logs as the load stage takes them (for scanning), and the files behind
+//! pending renames (for the report).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::image::container::{self, Container};
+use crate::image::partition::{self, Layout, PartitionError, Scheme};
+use crate::image::pe_version::{self, PeError};
+use crate::image::source::{ImageFile, ImageSpec};
+use crate::image::volume::{FileProblem, NtfsVolume, VolumeError};
+use crate::load::base_block::BaseBlock;
+use crate::load::{HiveFile, LoadError, LoadOptions};
+use crate::report::{FileError, InputFile};
+use crate::rules::Finding;
+
+/// The hives a machine is scanned from, by their usual file names.
+const HIVE_NAMES: [&str; 3] = ["SYSTEM", "SOFTWARE", "COMPONENTS"];
+/// Folder names of the Windows directory: current ones, then NT 4 / 2000.
+const WINDOWS_FOLDERS: [&str; 2] = ["Windows", "WINNT"];
+/// regf offsets are 32-bit, so no hive (or log) is larger than this.
+const MAX_HIVE_SIZE: u64 = (u32::MAX as u64) + 4096;
+/// What a version lookup may read of one staged file (headers, resource directory, block).
+const PE_READ_BUDGET: u64 = 1 << 20;
+
+/// Why an image could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", path.display())]
+pub struct ImageError {
+    pub path: PathBuf,
+    pub problem: ImageProblem,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageProblem {
+    #[error("cannot read the image: {0}")]
+    Io(std::io::Error),
+    #[error("{} image, not a raw disk image: {}", .0.name(), .0.conversion())]
+    Container(Container),
+    #[error("{0}")]
+    Partition(PartitionError),
+}
+
+/// A volume of an image with a Windows installation: one machine to scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageVolume {
+    pub image: ImageSpec,
+    /// Partition number (1-based, as Linux numbers them); `None` for an image of one volume.
+    pub partition: Option<u32>,
+    pub scheme: Option<Scheme>,
+    /// Byte range of the volume in the image.
+    pub start: u64,
+    pub length: u64,
+    /// Folder of the hives on the volume, as components (`Windows`, `System32`, `config`, and
+    /// `RegBack` for the backup copies).
+    pub config: Vec<String>,
+    /// The hive files present there (`SYSTEM`, `SOFTWARE`, `COMPONENTS`).
+    pub hives: Vec<String>,
+    /// Caveats about the image (truncated, backup GPT used), repeated on every hive read
+    /// from this volume.
+    pub warnings: Vec<String>,
+}
+
+impl ImageVolume {
+    /// `disk.raw [partition 2]`, or `vol.raw [volume]` for an image of one volume: the prefix of
+    /// every path reported for this volume.
+    pub fn name(&self) -> String {
+        volume_name(&self.image.path.display().to_string(), self.partition)
+    }
+
+    /// The report path of a file on the volume: `disk.raw [partition 2]/Windows/…/SYSTEM`.
+    pub fn file_label(&self, file: &str) -> PathBuf {
+        let mut text = self.name();
+        for component in &self.config {
+            text.push('/');
+            text.push_str(component);
+        }
+        text.push('/');
+        text.push_str(file);
+        PathBuf::from(text)
+    }
+}
+
+/// `IMAGE [partition N]` or `IMAGE [volume]`.
+pub fn volume_name(image: &str, partition: Option<u32>) -> String {
+    match partition {
+        Some(number) => format!("{image} [partition {number}]"),
+        None => format!("{image} [volume]"),
+    }
+}
+
+/// A volume that is not scanned, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeNote {
+    /// `IMAGE [partition N]`.
+    pub name: String,
+    pub reason: String,
+    /// True when evidence could not be read (damaged, encrypted, truncated), false when the
+    /// volume simply holds no Windows installation.
+    pub unreadable: bool,
+    /// Empty `RegBack` copies (Windows 10 1803 and later).
+    pub empty_regback: bool,
+}
+
+/// What discovery learns from an image.
+#[derive(Debug, Clone, Default)]
+pub struct ImageProbe {
+    /// Live hives, then `RegBack` copies, of each Windows volume.
+    pub windows: Vec<ImageVolume>,
+    pub notes: Vec<VolumeNote>,
+    /// Partitions that are neither NTFS nor BitLocker (EFI system, Linux, …), for the
+    /// message when no Windows volume is found.
+    pub other_partitions: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The first bytes of a file, for recognising images.
+pub fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)?.take(4096).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Extensions under which disk images are kept; files with them are looked at in trees.
+pub const IMAGE_EXTENSIONS: &[&str] =
+    &["dd", "raw", "img", "bin", "001", "e01", "ex01", "vhd", "vhdx", "vmdk", "qcow2", "qcow", "vdi"];
+
+pub fn has_image_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|known| known.eq_ignore_ascii_case(e)))
+}
+
+/// True when `head` (the start of a file) is a disk image or a container of one: a
+/// container's magic, an NTFS/BitLocker boot sector, an MBR or a GPT. A hive (`regf`) never is.
+pub fn looks_like_image(head: &[u8]) -> bool {
+    if head.starts_with(b"regf") {
+        return false;
+    }
+    if container::detect(head).is_some() || partition::is_volume_boot_sector(head) {
+        return true;
+    }
+    if head.get(512..520) == Some(b"EFI PART") {
+        return true;
+    }
+    // An MBR: boot signature and four entries whose status bytes are 0x00 or 0x80, at least
+    // one of them used.
+    let signature = head.get(510..512) == Some(&[0x55, 0xaa][..]);
+    let entries: Vec<&[u8]> = (0..4).filter_map(|i| head.get(446 + 16 * i..462 + 16 * i)).collect();
+    signature
+        && entries.len() == 4
+        && entries.iter().all(|e| e[0] == 0 || e[0] == 0x80)
+        && entries.iter().any(|e| e[4] != 0)
+}
+
+/// A volume that may hold Windows: a partition, or the whole image.
+struct Candidate {
+    partition: Option<u32>,
+    scheme: Option<Scheme>,
+    start: u64,
+    length: u64,
+    type_name: String,
+}
+
+/// The config folder (as components) and the hive names found in it.
+type WindowsInstall = (Vec<String>, Vec<String>);
+
+/// Finds the Windows volumes of an image. Reads the partition table, each NTFS boot sector and
+/// a few directory entries; no hive.
+pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
+    let fail = |problem| ImageError { path: spec.path.clone(), problem };
+    let mut image = ImageFile::open(spec).map_err(|e| fail(ImageProblem::Io(e)))?;
+    let mut head = vec![0u8; 4096];
+    let read = image.read_at(0, &mut head).map_err(|e| fail(ImageProblem::Io(e)))?;
+    head.truncate(read);
+    if let Some(container) = container::detect(&head) {
+        return Err(fail(ImageProblem::Container(container)));
+    }
+    let layout = partition::read_layout(&mut image).map_err(|e| fail(ImageProblem::Partition(e)))?;
+    let image_name = spec.path.display().to_string();
+    let mut probe = ImageProbe::default();
+    let candidates: Vec<Candidate> = match layout {
+        Layout::BareVolume => vec![Candidate {
+            partition: None,
+            scheme: None,
+            start: 0,
+            length: image.len(),
+            type_name: "volume".to_string(),
+        }],
+        Layout::Table(table) => {
+            probe.warnings.extend(table.warnings.iter().map(|w| format!("{image_name}: {w}")));
+            table
+                .partitions
+                .iter()
+                .map(|p| Candidate {
+                    partition: Some(p.number),
+                    scheme: Some(table.scheme),
+                    start: p.start,
+                    length: p.length,
+                    type_name: p.type_name.clone(),
+                })
+                .collect()
+        }
+    };
+    for Candidate { partition, scheme, start, length, type_name } in candidates {
+        let name = volume_name(&image_name, partition);
+        let reopened = ImageFile::open(spec).map_err(|e| fail(ImageProblem::Io(e)))?;
+        let mut volume = match NtfsVolume::open(reopened, start, length) {
+            Ok(volume) => volume,
+            Err(VolumeError::NotNtfs(what)) => {
+                probe.other_partitions.push(format!("{name}: {type_name}, {what}"));
+                continue;
+            }
+            Err(error) => {
+                probe.notes.push(VolumeNote {
+                    name,
+                    reason: error.to_string(),
+                    unreadable: true,
+                    empty_regback: false,
+                });
+                continue;
+            }
+        };
+        if start.saturating_add(length) > image.len() {
+            probe.warnings.push(format!(
+                "{name}: the partition ends at byte {} but the image at byte {}: the image is truncated, files beyond its end cannot be read",
+                start.saturating_add(length),
+                image.len()
+            ));
+        }
+        let template = ImageVolume {
+            image: spec.clone(),
+            partition,
+            scheme,
+            start,
+            length,
+            config: Vec::new(),
+            hives: Vec::new(),
+            warnings: Vec::new(),
+        };
+        match find_windows(&mut volume) {
+            Ok(Some((config, hives))) => {
+                let mut regback_config = config.clone();
+                regback_config.push("RegBack".to_string());
+                probe.windows.push(ImageVolume { config, hives, ..template.clone() });
+                match present_hives(&mut volume, &regback_config) {
+                    Ok((present, empty)) => {
+                        if !empty.is_empty() {
+                            probe.notes.push(VolumeNote {
+                                name: format!("{name} {}", regback_config.join("/")),
+                                reason: format!(
+                                    "empty RegBack copies ({}): Windows 10 1803 and later no longer fill RegBack",
+                                    empty.join(", ")
+                                ),
+                                unreadable: false,
+                                empty_regback: true,
+                            });
+                        }
+                        if !present.is_empty() {
+                            probe.windows.push(ImageVolume { config: regback_config, hives: present, ..template });
+                        }
+                    }
+                    Err(problem) => probe.warnings.push(format!("{name}: RegBack folder unreadable: {problem}")),
+                }
+            }
+            Ok(None) => probe.notes.push(VolumeNote {
+                name,
+                reason: "NTFS volume without Windows\\System32\\config hives: not a Windows installation".to_string(),
+                unreadable: false,
+                empty_regback: false,
+            }),
+            Err(problem) => probe.notes.push(VolumeNote {
+                name,
+                reason: format!("NTFS volume unreadable: {problem}"),
+                unreadable: true,
+                empty_regback: false,
+            }),
+        }
+    }
+    Ok(probe)
+}
+
+/// The config folder and the hives in it, if the volume holds a Windows installation.
+fn find_windows(volume: &mut NtfsVolume) -> Result<Option<WindowsInstall>, FileProblem> {
+    for windows in WINDOWS_FOLDERS {
+        let config: Vec<String> = [windows, "System32", "config"].iter().map(|s| s.to_string()).collect();
+        let components: Vec<&str> = config.iter().map(String::as_str).collect();
+        if !volume.is_directory(&components)? {
+            continue;
+        }
+        let (present, empty) = present_hives(volume, &config)?;
+        let mut hives = present;
+        // A 0-byte live hive is still evidence (of a broken copy): scan it so the report says so.
+        hives.extend(empty);
+        if !hives.is_empty() {
+            return Ok(Some((config, hives)));
+        }
+    }
+    Ok(None)
+}
+
+/// The hive files in `config`: (non-empty ones, empty ones). Compressed or otherwise
+/// unreadable hives count as present, so that the scan reports why they cannot be read.
+fn present_hives(volume: &mut NtfsVolume, config: &[String]) -> Result<(Vec<String>, Vec<String>), FileProblem> {
+    let mut present = Vec::new();
+    let mut empty = Vec::new();
+    for name in HIVE_NAMES {
+        let mut path: Vec<&str> = config.iter().map(String::as_str).collect();
+        path.push(name);
+        match volume.with_file(&path, 0, |file| file.size()) {
+            Ok(None) => {}
+            Ok(Some(0)) => empty.push(name.to_string()),
+            Ok(Some(_)) | Err(_) => present.push(name.to_string()),
+        }
+    }
+    Ok((present, empty))
+}
+
+/// A Windows volume opened for scanning: its hives loaded, and the volume kept open to look
+/// up the files behind pending renames.
+pub struct OpenedVolume {
+    pub loaded: Vec<(PathBuf, Result<HiveFile, LoadError>)>,
+    pub inputs: Vec<InputFile>,
+    pub errors: Vec<FileError>,
+    volume: Option<NtfsVolume>,
+    /// Drive letter of this volume as the installed Windows sees it (`C:`), and where that
+    /// came from.
+    system_drive: String,
+    system_drive_source: &'static str,
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unreadable(label: &Path, message: String) -> LoadError {
+    LoadError::Io { path: label.to_path_buf(), source: std::io::Error::other(message) }
+}
+
+/// Opens the volume and loads its hives (with their transaction logs when dirty).
+pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> OpenedVolume {
+    let mut opened = OpenedVolume {
+        loaded: Vec::new(),
+        inputs: Vec::new(),
+        errors: Vec::new(),
+        volume: None,
+        system_drive: "C:".to_string(),
+        system_drive_source: "assumed: SOFTWARE gives no SystemRoot",
+    };
+    let name = spec.name();
+    let image = match ImageFile::open(&spec.image) {
+        Ok(image) => image,
+        Err(error) => {
+            for hive in &spec.hives {
+                let label = spec.file_label(hive);
+                opened.loaded.push((label.clone(), Err(unreadable(&label, format!("cannot read the image: {error}")))));
+            }
+            return opened;
+        }
+    };
+    for segment in &spec.image.segments {
+        let size = std::fs::metadata(segment).map(|m| m.len()).ok();
+        opened.inputs.push(InputFile {
+            path: segment.display().to_string(),
+            role: "disk image".to_string(),
+            size,
+            sha256: None,
+        });
+    }
+    let mut volume = match NtfsVolume::open(image, spec.start, spec.length) {
+        Ok(volume) => volume,
+        Err(error) => {
+            for hive in &spec.hives {
+                let label = spec.file_label(hive);
+                opened.loaded.push((label.clone(), Err(unreadable(&label, format!("{name}: {error}")))));
+            }
+            return opened;
+        }
+    };
+    for hive in &spec.hives {
+        let label = spec.file_label(hive);
+        let result = load_hive(&mut volume, spec, hive, &label, options, hash, &mut opened.inputs);
+        opened.loaded.push((label, result));
+    }
+    for (_, hive) in opened.loaded.iter_mut() {
+        if let Ok(hive) = hive {
+            hive.warnings.extend(spec.warnings.iter().cloned());
+        }
+    }
+    if let Some(drive) = opened.loaded.iter().find_map(|(_, hive)| hive.as_ref().ok().and_then(system_root_drive)) {
+        opened.system_drive = drive;
+        opened.system_drive_source = "from SystemRoot in SOFTWARE";
+    }
+    opened.volume = Some(volume);
+    opened
+}
+
+fn load_hive(
+    volume: &mut NtfsVolume,
+    spec: &ImageVolume,
+    hive: &str,
+    label: &Path,
+    options: LoadOptions,
+    hash: bool,
+    inputs: &mut Vec<InputFile>,
+) -> Result<HiveFile, LoadError> {
+    let mut path: Vec<&str> = spec.config.iter().map(String::as_str).collect();
+    path.push(hive);
+    let bytes = match volume.read_file(&path, MAX_HIVE_SIZE) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(unreadable(label, "no longer found on the volume".to_string())),
+        Err(problem) => return Err(unreadable(label, problem.to_string())),
+    };
+    inputs.push(InputFile {
+        path: label.display().to_string(),
+        role: "hive".to_string(),
+        size: Some(bytes.len() as u64),
+        sha256: hash.then(|| sha256(&bytes)),
+    });
+    // Logs are read only for dirty hives, as for hive files on disk: most hives are clean.
+    let dirty = BaseBlock::parse(&bytes).map(|block| block.is_dirty()).unwrap_or(false);
+    let mut logs = Vec::new();
+    let mut warnings = Vec::new();
+    if dirty {
+        for suffix in [".LOG", ".LOG1", ".LOG2"] {
+            let log_name = format!("{hive}{suffix}");
+            let mut log_path: Vec<&str> = spec.config.iter().map(String::as_str).collect();
+            log_path.push(&log_name);
+            let log_label = label.with_file_name(&log_name);
+            match volume.read_file(&log_path, MAX_HIVE_SIZE) {
+                Ok(Some(log)) => {
+                    inputs.push(InputFile {
+                        path: log_label.display().to_string(),
+                        role: "transaction log".to_string(),
+                        size: Some(log.len() as u64),
+                        sha256: hash.then(|| sha256(&log)),
+                    });
+                    logs.push((log_name, log));
+                }
+                Ok(None) => {}
+                Err(problem) => warnings.push(format!("transaction log {} not read: {problem}", log_label.display())),
+            }
+        }
+    }
+    let mut hive = HiveFile::from_shared(label, Arc::new(bytes), logs, options)?;
+    // Said where the hive's other caveats are, so the report shows it beside the hive.
+    hive.warnings.extend(warnings);
+    Ok(hive)
+}
+
+/// `C:` from SOFTWARE `Microsoft\Windows NT\CurrentVersion\SystemRoot` (`C:\WINDOWS`).
+fn system_root_drive(hive: &HiveFile) -> Option<String> {
+    if hive.kind() != crate::load::kind::HiveKind::Software {
+        return None;
+    }
+    let reader = hive.reader().ok()?;
+    let key = reader.key("Microsoft\\Windows NT\\CurrentVersion").ok()??;
+    let value = key.value("SystemRoot").ok()??.typed().ok()?;
+    let root = value.as_str()?.to_string();
+    let drive = root.get(..2)?;
+    (drive.as_bytes()[0].is_ascii_alphabetic() && drive.as_bytes()[1] == b':').then(|| drive.to_ascii_uppercase())
+}
+
+/// What was found at one path of a pending rename.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileCheck {
+    /// `present`, `missing`, `unreadable` or `not_checked`.
+    status: &'static str,
+    version: Option<String>,
+    detail: Option<String>,
+}
+
+impl FileCheck {
+    fn new(status: &'static str, version: Option<String>, detail: Option<String>) -> FileCheck {
+        FileCheck { status, version, detail }
+    }
+}
+
+impl OpenedVolume {
+    /// Looks up a plain (DOS) path on this volume and reads its PE version.
+    fn check(&mut self, dos_path: &str) -> FileCheck {
+        let Some(volume) = self.volume.as_mut() else {
+            return FileCheck::new("not_checked", None, Some("the volume could not be opened".into()));
+        };
+        let bytes = dos_path.as_bytes();
+        let has_drive = bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' && bytes[2] == b'\\';
+        if !has_drive {
+            return FileCheck::new("not_checked", None, Some("not a path on a drive letter".into()));
+        }
+        let drive = dos_path[..2].to_ascii_uppercase();
+        if drive != self.system_drive {
+            return FileCheck::new(
+                "not_checked",
+                None,
+                Some(format!("on drive {drive}, not on this volume ({})", self.system_drive)),
+            );
+        }
+        let components: Vec<&str> = dos_path[3..].split('\\').filter(|c| !c.is_empty() && *c != ".").collect();
+        if components.is_empty() {
+            return FileCheck::new("not_checked", None, Some("the root folder".into()));
+        }
+        match volume.with_file(&components, PE_READ_BUDGET, |file| (file.size(), pe_version::read_version(file))) {
+            Ok(None) => FileCheck::new("missing", None, None),
+            Ok(Some((_, Ok(version)))) => FileCheck::new("present", Some(version.file_version), None),
+            Ok(Some((size, Err(PeError::NotPe(why))))) => {
+                FileCheck::new("present", None, Some(format!("not a PE file ({why}; {size} bytes)")))
+            }
+            Ok(Some((_, Err(problem)))) => FileCheck::new("present", None, Some(problem.to_string())),
+            Err(problem) => FileCheck::new("unreadable", None, Some(problem.to_string())),
+        }
+    }
+
+    /// Adds to every rename of a PendingFileRenameOperations finding what is on the volume:
+    /// `staged_file`/`staged_version`/`staged_detail` for the file that will be moved into
+    /// place, `current_file`/`current_version`/`current_detail` for the one it replaces.
+    pub fn annotate(&mut self, findings: &mut [Finding]) {
+        for finding in findings.iter_mut().filter(|f| f.rule.starts_with("pending_file_rename_operations")) {
+            let mut operations = match finding.data.get_mut("operations").map(Value::take) {
+                Some(Value::Array(operations)) => operations,
+                Some(other) => {
+                    if let Some(slot) = finding.data.get_mut("operations") {
+                        *slot = other;
+                    }
+                    continue;
+                }
+                None => continue,
+            };
+            let mut missing = Vec::new();
+            let mut checked = 0usize;
+            for operation in operations.iter_mut() {
+                if operation.get("op").and_then(Value::as_str) != Some("rename") {
+                    continue;
+                }
+                let source = operation.get("source_path").and_then(Value::as_str).unwrap_or_default().to_string();
+                let target = operation.get("target_path").and_then(Value::as_str).unwrap_or_default().to_string();
+                let staged = self.check(&source);
+                let current = self.check(&target);
+                if staged.status == "missing" {
+                    missing.push(source.clone());
+                }
+                if staged.status != "not_checked" {
+                    checked += 1;
+                }
+                if let Value::Object(fields) = operation {
+                    fields.insert("staged_file".into(), json!(staged.status));
+                    fields.insert("staged_version".into(), json!(staged.version));
+                    fields.insert("staged_detail".into(), json!(staged.detail));
+                    fields.insert("current_file".into(), json!(current.status));
+                    fields.insert("current_version".into(), json!(current.version));
+                    fields.insert("current_detail".into(), json!(current.detail));
+                }
+            }
+            if let Some(slot) = finding.data.get_mut("operations") {
+                *slot = Value::Array(operations);
+            }
+            if checked > 0 {
+                finding.notes.push(format!(
+                    "staged files looked up on the image (this volume is {}, {}): {} rename(s) checked, {} staged file(s) missing",
+                    self.system_drive,
+                    self.system_drive_source,
+                    checked,
+                    missing.len()
+                ));
+            }
+            if !missing.is_empty() {
+                finding.notes.push(format!(
+                    "staged file(s) missing from the volume (already moved or cleaned up, or a stale entry): {}",
+                    missing.join(", ")
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_heads() {
+        assert!(!looks_like_image(b"regf\0\0\0\0"));
+        assert!(looks_like_image(b"vhdxfile"));
+        let mut ntfs = vec![0u8; 512];
+        ntfs[3..11].copy_from_slice(b"NTFS    ");
+        assert!(looks_like_image(&ntfs));
+        let mut mbr = vec![0u8; 512];
+        mbr[510] = 0x55;
+        mbr[511] = 0xaa;
+        assert!(!looks_like_image(&mbr), "no partition entry");
+        mbr[446 + 4] = 0x07;
+        assert!(looks_like_image(&mbr));
+        mbr[446] = 0x12;
+        assert!(!looks_like_image(&mbr), "bad status byte");
+        assert!(!looks_like_image(b""));
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(volume_name("d.raw", Some(2)), "d.raw [partition 2]");
+        assert_eq!(volume_name("v.raw", None), "v.raw [volume]");
+        assert!(has_image_extension(Path::new("x/DISK.E01")));
+        assert!(!has_image_extension(Path::new("x/SYSTEM")));
+    }
+}

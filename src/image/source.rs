@@ -1,0 +1,396 @@
+//! Reading an image file: read-only handles over one raw file or a split raw set
+//! (`disk.001`, `disk.002`, …), a window onto one partition, and a read budget that stops a
+//! damaged file system from sending the NTFS reader round in circles.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// Where an image's bytes live: one file, or the segments of a split raw image in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageSpec {
+    /// The path the user gave or discovery found (the first segment of a split set).
+    pub path: PathBuf,
+    /// Every segment in order; one entry for an ordinary image.
+    pub segments: Vec<PathBuf>,
+}
+
+impl ImageSpec {
+    /// The image at `path`, with the rest of its split set when `path` is a `.001` segment.
+    pub fn for_path(path: &Path) -> ImageSpec {
+        let segments = split_segments(path).unwrap_or_else(|| vec![path.to_path_buf()]);
+        ImageSpec { path: path.to_path_buf(), segments }
+    }
+}
+
+/// Most split sets have at most a few hundred segments; the bound only stops a runaway walk.
+const MAX_SEGMENTS: usize = 100_000;
+
+/// The numeric extension of a split-raw segment (`001` → 1), keeping its width.
+fn segment_number(path: &Path) -> Option<(u32, usize)> {
+    let extension = path.extension()?.to_str()?;
+    if extension.len() < 3 || !extension.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((extension.parse().ok()?, extension.len()))
+}
+
+/// For `x.001`: `x.001`, `x.002`, … as long as the next one exists. `None` for other names.
+pub fn split_segments(path: &Path) -> Option<Vec<PathBuf>> {
+    let (first, width) = segment_number(path)?;
+    if first != 1 {
+        return None;
+    }
+    let mut segments = vec![path.to_path_buf()];
+    for number in 2.. {
+        if segments.len() >= MAX_SEGMENTS {
+            break;
+        }
+        let next = path.with_extension(format!("{number:0width$}"));
+        if !next.is_file() {
+            break;
+        }
+        segments.push(next);
+    }
+    Some(segments)
+}
+
+/// True for the second and later segments of a split set (`x.002` when `x.001` exists):
+/// they are read as part of the first one.
+pub fn is_later_segment(path: &Path) -> bool {
+    match segment_number(path) {
+        Some((number, width)) if number >= 2 => path.with_extension(format!("{:0width$}", 1)).is_file(),
+        _ => false,
+    }
+}
+
+struct Segment {
+    path: PathBuf,
+    file: File,
+    start: u64,
+    len: u64,
+}
+
+/// The bytes of an image, opened read-only: nothing here can write to the evidence.
+pub struct ImageFile {
+    display: String,
+    segments: Vec<Segment>,
+    len: u64,
+    position: u64,
+}
+
+impl std::fmt::Debug for ImageFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageFile").field("image", &self.display).field("len", &self.len).finish()
+    }
+}
+
+impl ImageFile {
+    /// Opens every segment with `File::open`, i.e. for reading only.
+    pub fn open(spec: &ImageSpec) -> io::Result<ImageFile> {
+        let mut segments = Vec::with_capacity(spec.segments.len());
+        let mut start = 0u64;
+        for path in &spec.segments {
+            let file = File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let len = file.metadata()?.len();
+            segments.push(Segment { path: path.clone(), file, start, len });
+            start = start.saturating_add(len);
+        }
+        Ok(ImageFile { display: spec.path.display().to_string(), segments, len: start, position: 0 })
+    }
+
+    /// Total length of all segments.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset` (fewer at the end of the image).
+    pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.position = offset;
+        let mut filled = 0;
+        while filled < buf.len() {
+            let read = self.read(&mut buf[filled..])?;
+            if read == 0 {
+                break;
+            }
+            filled += read;
+        }
+        Ok(filled)
+    }
+}
+
+impl Read for ImageFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || self.position >= self.len {
+            return Ok(0);
+        }
+        let Some(segment) = self.segments.iter_mut().find(|s| self.position < s.start.saturating_add(s.len)) else {
+            return Ok(0);
+        };
+        let within = self.position - segment.start;
+        let available = segment.len - within;
+        let wanted = buf.len().min(usize::try_from(available).unwrap_or(usize::MAX));
+        segment.file.seek(SeekFrom::Start(within))?;
+        let read = segment
+            .file
+            .read(&mut buf[..wanted])
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", segment.path.display())))?;
+        self.position += read as u64;
+        Ok(read)
+    }
+}
+
+impl Seek for ImageFile {
+    fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
+        self.position = resolve_seek(self.position, self.len, target)?;
+        Ok(self.position)
+    }
+}
+
+fn resolve_seek(current: u64, len: u64, target: SeekFrom) -> io::Result<u64> {
+    let new = match target {
+        SeekFrom::Start(offset) => Some(offset),
+        SeekFrom::End(delta) => len.checked_add_signed(delta),
+        SeekFrom::Current(delta) => current.checked_add_signed(delta),
+    };
+    new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start or past 2^64"))
+}
+
+/// A window `[start, start + len)` of an image: one partition, seen as a volume of its own.
+/// Reading a byte the partition table promises but the image does not hold is an error that
+/// says so, instead of the silent short read a file gives.
+pub struct Slice {
+    inner: ImageFile,
+    start: u64,
+    len: u64,
+    position: u64,
+}
+
+impl Slice {
+    pub fn new(inner: ImageFile, start: u64, len: u64) -> Slice {
+        Slice { inner, start, len, position: 0 }
+    }
+}
+
+impl Read for Slice {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || self.position >= self.len {
+            return Ok(0);
+        }
+        let wanted = buf.len().min(usize::try_from(self.len - self.position).unwrap_or(usize::MAX));
+        let absolute = self.start.saturating_add(self.position);
+        self.inner.seek(SeekFrom::Start(absolute))?;
+        let read = self.inner.read(&mut buf[..wanted])?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the image ends at byte {} but the volume goes on to byte {}: the image is truncated",
+                    self.inner.len(),
+                    self.start.saturating_add(self.len)
+                ),
+            ));
+        }
+        self.position += read as u64;
+        Ok(read)
+    }
+}
+
+impl Seek for Slice {
+    fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
+        self.position = resolve_seek(self.position, self.len, target)?;
+        Ok(self.position)
+    }
+}
+
+/// A read cache of one aligned block that, unlike `BufReader`, survives seeks: the `ntfs`
+/// crate seeks before nearly every read of a 1 KiB file record or 4 KiB index record, which
+/// would make `BufReader` discard and refill its buffer each time. Reads of a block or more
+/// (hive data runs) go straight through.
+pub struct BlockCache<R> {
+    inner: R,
+    block: Vec<u8>,
+    /// Offset of the cached block; `None` while the cache is empty.
+    block_start: Option<u64>,
+    block_len: usize,
+    position: u64,
+}
+
+const CACHE_BLOCK: usize = 64 << 10;
+
+impl<R: Read + Seek> BlockCache<R> {
+    pub fn new(inner: R) -> BlockCache<R> {
+        BlockCache { inner, block: vec![0u8; CACHE_BLOCK], block_start: None, block_len: 0, position: 0 }
+    }
+
+    fn fill(&mut self, start: u64) -> io::Result<()> {
+        self.block_start = None;
+        self.inner.seek(SeekFrom::Start(start))?;
+        let mut filled = 0;
+        while filled < CACHE_BLOCK {
+            match self.inner.read(&mut self.block[filled..]) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                // The end of a truncated image: keep what was read, report it when it is needed.
+                Err(error) if filled == 0 => return Err(error),
+                Err(_) => break,
+            }
+        }
+        self.block_start = Some(start);
+        self.block_len = filled;
+        Ok(())
+    }
+}
+
+impl<R: Read + Seek> Read for BlockCache<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if buf.len() >= CACHE_BLOCK {
+            self.inner.seek(SeekFrom::Start(self.position))?;
+            let read = self.inner.read(buf)?;
+            self.position += read as u64;
+            return Ok(read);
+        }
+        let block_start = self.position - self.position % CACHE_BLOCK as u64;
+        if self.block_start != Some(block_start) {
+            self.fill(block_start)?;
+        }
+        let within = (self.position - block_start) as usize;
+        if within >= self.block_len {
+            // Past what the block holds: let the inner reader say why (end of volume, truncation).
+            self.inner.seek(SeekFrom::Start(self.position))?;
+            let read = self.inner.read(buf)?;
+            self.position += read as u64;
+            return Ok(read);
+        }
+        let count = buf.len().min(self.block_len - within);
+        buf[..count].copy_from_slice(&self.block[within..within + count]);
+        self.position += count as u64;
+        Ok(count)
+    }
+}
+
+impl<R: Read + Seek> Seek for BlockCache<R> {
+    fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
+        let end = match target {
+            SeekFrom::End(_) => Some(self.inner.seek(SeekFrom::End(0))?),
+            _ => None,
+        };
+        self.position = resolve_seek(self.position, end.unwrap_or(0), target)?;
+        Ok(self.position)
+    }
+}
+
+/// Counts the bytes read and fails once a budget is spent. The `ntfs` crate follows the
+/// structures it finds (index sub-nodes, data runs) without a bound, so a corrupt volume
+/// whose index points back at itself would otherwise loop for ever; every operation on a
+/// volume is given a budget far above what a sound volume needs.
+pub struct Budget<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R> Budget<R> {
+    pub fn new(inner: R) -> Budget<R> {
+        Budget { inner, remaining: 0 }
+    }
+
+    pub fn set(&mut self, bytes: u64) {
+        self.remaining = bytes;
+    }
+}
+
+impl<R: Read> Read for Budget<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 && !buf.is_empty() {
+            return Err(io::Error::other(
+                "read budget spent: the file system structures lead round in circles (corrupt volume?)",
+            ));
+        }
+        let wanted = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..wanted])?;
+        self.remaining -= read as u64;
+        Ok(read)
+    }
+}
+
+impl<R: Seek> Seek for Budget<R> {
+    fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_raw_reads_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("disk.001");
+        std::fs::write(&first, b"abc").unwrap();
+        std::fs::write(dir.path().join("disk.002"), b"defg").unwrap();
+        std::fs::write(dir.path().join("disk.004"), b"not part of the set").unwrap();
+        let spec = ImageSpec::for_path(&first);
+        assert_eq!(spec.segments.len(), 2);
+        assert!(is_later_segment(&dir.path().join("disk.002")));
+        assert!(!is_later_segment(&first));
+        let mut image = ImageFile::open(&spec).unwrap();
+        assert_eq!(image.len(), 7);
+        let mut buf = [0u8; 5];
+        assert_eq!(image.read_at(1, &mut buf).unwrap(), 5);
+        assert_eq!(&buf, b"bcdef");
+        assert_eq!(image.read_at(5, &mut buf).unwrap(), 2);
+    }
+
+    #[test]
+    fn slice_past_the_image_end_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short.raw");
+        std::fs::write(&path, [7u8; 100]).unwrap();
+        let image = ImageFile::open(&ImageSpec::for_path(&path)).unwrap();
+        let mut slice = Slice::new(image, 90, 50);
+        let mut buf = [0u8; 20];
+        assert_eq!(slice.read(&mut buf).unwrap(), 10);
+        let error = slice.read(&mut buf).unwrap_err();
+        assert!(error.to_string().contains("truncated"), "{error}");
+    }
+
+    #[test]
+    fn block_cache_reads_like_the_inner_reader() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut cache = BlockCache::new(io::Cursor::new(data.clone()));
+        for (offset, len) in [(0u64, 10usize), (65_530, 20), (3, 70_000), (199_990, 50), (250_000, 5)] {
+            cache.seek(SeekFrom::Start(offset)).unwrap();
+            let mut buf = vec![0u8; len];
+            let mut filled = 0;
+            while filled < len {
+                let read = cache.read(&mut buf[filled..]).unwrap();
+                if read == 0 {
+                    break;
+                }
+                filled += read;
+            }
+            let start = (offset as usize).min(data.len());
+            let end = (offset as usize + len).min(data.len());
+            assert_eq!(&buf[..filled], &data[start..end], "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn budget_stops_reading() {
+        let mut reader = Budget::new(&[1u8; 100][..]);
+        reader.set(10);
+        let mut buf = [0u8; 64];
+        assert_eq!(reader.read(&mut buf).unwrap(), 10);
+        assert!(reader.read(&mut buf).is_err());
+    }
+}
