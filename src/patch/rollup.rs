@@ -76,13 +76,11 @@ fn dword(key: &Key<'_>, name: &str) -> Result<Option<u32>, ReadError> {
 /// Every RollupFix package under CBS `Packages`, ordered by servicing build and UBR.
 ///
 /// A real SOFTWARE hive has some 30,000 package keys, and the RollupFix ones form a single
-/// contiguous run of the name-sorted subkey list. This enumerates them all (reading every
-/// package's key node, a few MB) and reads values only of the RollupFix keys. A prefix lookup on
-/// [`Key`] that binary-searches the sorted list (proposed as `Key::subkeys_with_prefix`) would
-/// read about log2(30,000) key nodes instead; swap it in here when it exists.
+/// contiguous run of the name-sorted subkey list: a prefix lookup reads about log2(30,000) key
+/// nodes to find it instead of every package's node (a few MB).
 pub fn rollup_packages(packages: &Key<'_>) -> Result<Vec<RollupPackage>, ReadError> {
     let mut rollups = Vec::new();
-    for package in packages.subkeys()? {
+    for package in packages.subkeys_with_prefix(ROLLUP_PREFIX)? {
         let name = package.name()?;
         let Some((servicing_build, ubr)) = parse_rollup_name(&name) else { continue };
         let state = dword(&package, "CurrentState")?;
