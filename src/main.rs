@@ -66,6 +66,8 @@ enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: PathBuf,
     },
+    /// Show the embedded build → cumulative update table: its date, size and source.
+    PatchTable,
     /// List every rule (indicator) with its hive, key, condition, strength and source.
     Rules {
         /// Print the table as Markdown (used to generate the README's rule list).
@@ -115,6 +117,9 @@ struct ScanArgs {
     /// When to list Component Based Servicing packages that wait for the reboot.
     #[arg(long, value_enum, default_value_t = Packages::Auto)]
     packages: Packages,
+    /// Measure "how far behind" at this date (YYYY-MM-DD) instead of the patch table's date.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    as_of: Option<time::Date>,
     /// Exit with status 4 when any machine is pending.
     #[arg(long)]
     fail_on_pending: bool,
@@ -126,6 +131,11 @@ struct ScanArgs {
     jobs: Option<usize>,
 }
 
+fn parse_date(text: &str) -> Result<time::Date, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).map_err(|e| format!("expected a date like 2024-05-31: {e}"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -134,6 +144,17 @@ fn main() -> ExitCode {
         Command::Inspect { hives, json, no_logs } => run_inspect(&hives, json, no_logs),
         Command::Recover { hive, output } => run_recover(&hive, &output),
         Command::Rules { markdown } => print_rules(markdown),
+        Command::PatchTable => {
+            let info = rebootscan::patch::table_info();
+            println!("table date: {}", info.date);
+            println!("releases: {}", info.rows);
+            println!("lifecycle rows: {}", info.lifecycle_rows);
+            if let Some(newest) = info.newest_release {
+                println!("newest release: {newest}");
+            }
+            println!("source: {}", info.source);
+            ExitCode::from(EXIT_OK)
+        }
     }
 }
 
@@ -378,6 +399,7 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         load: LoadOptions { replay_logs: !args.no_logs },
         rules: RuleOptions {
             skip: args.skip_rules.clone(),
+            as_of: args.as_of,
             package_scan: match args.packages {
                 Packages::Auto => PackageScan::WhenServicingPending,
                 Packages::Always => PackageScan::Always,

@@ -176,6 +176,7 @@ pub fn assess(
         control_set_source: evidence.control_set.as_ref().and_then(|c| c.source.clone()),
         control_sets: evidence.control_set.clone(),
         context: evidence.context,
+        patch: evidence.patch,
         hives: hive_reports,
         findings: evidence.findings,
         pending_updates: PendingUpdates {

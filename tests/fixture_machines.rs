@@ -37,3 +37,41 @@ fn shipped_example_machines_give_their_documented_verdicts() {
         assert_eq!(report.control_set.as_deref(), *control_set, "{label}");
     }
 }
+
+#[test]
+fn patch_level_is_reported_in_json_and_csv() {
+    let machine = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/machines/win11-cbs-reboot-pending");
+    let run = |format: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
+            .args(["scan", machine.to_str().unwrap(), "--as-of", "2024-07-01", "--format", format])
+            .output()
+            .unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_slice(&run("json").stdout).unwrap();
+    let report = &json["machines"][0];
+    let patch = &report["patch"];
+    assert_eq!(patch["product"], "Windows 11");
+    assert_eq!(patch["version"], "23H2");
+    assert_eq!(patch["update"]["kb"], "KB5037771");
+    assert_eq!(patch["monthly_updates_behind"], 1);
+    assert_eq!(patch["days_behind"], 28);
+    assert_eq!(patch["pending_rollup"]["update"]["kb"], "KB5039212");
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "cbs_cumulative_update_install_pending")
+        .expect("the pending cumulative update is a finding of its own");
+    assert_eq!(finding["data"]["kb"], "KB5039212");
+
+    let csv = run("csv");
+    let mut reader = csv::Reader::from_reader(&csv.stdout[..]);
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let column = |name: &str| row.get(header.iter().position(|h| h == name).unwrap()).unwrap().to_string();
+    assert_eq!(column("patch_kb"), "KB5037771");
+    assert_eq!(column("patch_date"), "2024-05-14");
+    assert_eq!(column("days_behind"), "28");
+    assert_eq!(column("servicing_status"), "in servicing");
+    assert_eq!(column("pending_cumulative_update"), "KB5039212");
+}

@@ -241,6 +241,10 @@ fn set_indicator(rule: &str, machine: &mut Machine, positive: bool) {
                 "Microsoft\\Windows\\CurrentVersion\\Uninstall\\{11111111-2222-3333-4444-555555555555}.RebootRequired",
             );
         }
+        "cbs_cumulative_update_install_pending" => machine.software().set_value(
+            &format!("{CBS}\\Packages\\Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4412.1.9"),
+            ValueSpec::dword("CurrentState", on(0x60, 0x70)),
+        ),
         _ if positive => panic!("no positive case for rule {rule}"),
         _ => {}
     }

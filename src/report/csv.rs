@@ -25,6 +25,12 @@ pub const MACHINE_COLUMNS: &[&str] = &[
     "dirty_hives",
     "log_status",
     "os_build",
+    "patch_kb",
+    "patch_date",
+    "monthly_updates_behind",
+    "days_behind",
+    "servicing_status",
+    "pending_cumulative_update",
     "last_shutdown",
     "not_evaluated",
     "errors",
@@ -67,6 +73,7 @@ fn log_status(report: &MachineReport) -> String {
 /// The machine row, in `MACHINE_COLUMNS` order.
 pub fn machine_row(report: &MachineReport) -> Vec<String> {
     let strongest = report.strongest_finding();
+    let patch = report.patch.as_ref();
     let mut fired: Vec<&str> = report.findings.iter().map(|f| f.rule).collect();
     fired.dedup();
     vec![
@@ -100,6 +107,15 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
             .join(" "),
         log_status(report),
         report.context.os.build_string().unwrap_or_default(),
+        patch.and_then(|p| p.kb()).unwrap_or_default().to_string(),
+        patch.and_then(|p| p.released()).map(|d| d.to_string()).unwrap_or_default(),
+        patch.and_then(|p| p.monthly_updates_behind).map(|n| n.to_string()).unwrap_or_default(),
+        patch.and_then(|p| p.days_behind).map(|n| n.to_string()).unwrap_or_default(),
+        patch.map(|p| p.servicing_label()).unwrap_or_default(),
+        patch
+            .and_then(|p| p.pending_rollup.as_ref())
+            .map(|r| r.update.as_ref().map(|u| u.kb.clone()).unwrap_or_else(|| r.package_build.clone()))
+            .unwrap_or_default(),
         report.context.last_shutdown.and_then(|t| t.to_rfc3339()).unwrap_or_default(),
         report.not_evaluated.iter().map(|n| format!("{}:{}", n.rule, n.reason.label())).collect::<Vec<_>>().join(" "),
         report.errors.iter().map(|e| format!("{}: {}", e.file, e.message)).collect::<Vec<_>>().join(" | "),

@@ -12,6 +12,7 @@ use crate::load::control_set::ControlSetChoice;
 use crate::load::kind::HiveKind;
 use crate::load::open::LogReplay;
 use crate::load::HiveFile;
+use crate::patch::PatchAssessment;
 use crate::rules::cbs::PendingPackage;
 use crate::rules::context::MachineContext;
 use crate::rules::{Finding, NotEvaluated};
@@ -115,6 +116,8 @@ pub struct MachineReport {
     pub control_set_source: Option<String>,
     pub control_sets: Option<ControlSetChoice>,
     pub context: MachineContext,
+    /// Patch level: cumulative update, how far behind, end of servicing (needs SOFTWARE).
+    pub patch: Option<PatchAssessment>,
     pub hives: Vec<HiveReport>,
     pub findings: Vec<Finding>,
     pub pending_updates: PendingUpdates,

@@ -86,6 +86,9 @@ pub fn render(report: &MachineReport) -> String {
     if !os_parts.is_empty() {
         let _ = writeln!(out, "os: {}", os_parts.join(", "));
     }
+    if let Some(patch) = &report.patch {
+        let _ = writeln!(out, "patch: {}", patch.summary());
+    }
     let context = &report.context;
     let mut names = Vec::new();
     if let Some(dns) = &context.dns_host_name {

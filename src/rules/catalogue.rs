@@ -76,6 +76,8 @@ pub enum Check {
     ComponentsTransaction,
     /// An `Uninstall\{BundleId}.RebootRequired` key written by WiX Burn.
     BurnRebootKeys,
+    /// A `Package_for_RollupFix` (cumulative update) in Install Pending.
+    CumulativeUpdatePending,
 }
 
 /// One indicator.
@@ -535,6 +537,21 @@ pub static RULES: &[Rule] = &[
         explanation: "a WiX Burn bundle needs a restart; volatile key, memory hives only",
         source: "wixtoolset/wix3 registration.cpp; wixtoolset/issues #6668",
     },
+    // Not in the indicator catalogue: the per-patch view of the servicing store (patch-level
+    // reference, section 3.3), reported as evidence of its own with the update's KB.
+    Rule {
+        id: "cbs_cumulative_update_install_pending",
+        number: 34,
+        hive: HiveKind::Software,
+        keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Packages"],
+        value: None,
+        check: Check::CumulativeUpdatePending,
+        strength: Strength::Strong,
+        volatility: Volatility::Persistent,
+        pending_when: "a Package_for_RollupFix is in CurrentState 0x60 (Install Pending)",
+        explanation: "a cumulative update is installed and completes at the next reboot",
+        source: "CBS servicing states chart (Microsoft TechNet); Azure stuck-updating troubleshooting doc",
+    },
 ];
 
 /// The rule with this id.
@@ -552,7 +569,8 @@ mod tests {
             assert_eq!(rule.number as usize, index + 1, "{}", rule.id);
             assert_eq!(RULES.iter().filter(|r| r.id == rule.id).count(), 1, "{}", rule.id);
         }
-        assert_eq!(RULES.len(), 33);
+        // The 33 indicators of the catalogue, plus the cumulative-update row.
+        assert_eq!(RULES.len(), 34);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::load::kind::HiveKind;
 use crate::load::pending_renames;
 use crate::load::reader::{type_name, HiveReader, Key, ReadError, ValueData};
 use crate::load::HiveFile;
+use crate::patch::{self, PatchAssessment};
 use crate::rules::catalogue::{Check, Rule, Strength, Volatility, RULES};
 use crate::rules::cbs::{self, PendingPackage};
 use crate::rules::context::{self, MachineContext};
@@ -58,6 +59,8 @@ pub struct RuleOptions {
     /// Rule ids switched off.
     pub skip: Vec<String>,
     pub package_scan: PackageScan,
+    /// The date "how far behind" is measured at; `None` means the patch table's date.
+    pub as_of: Option<time::Date>,
 }
 
 /// Everything the rules found out about one machine.
@@ -71,6 +74,8 @@ pub struct Evidence {
     pub pending_packages: Vec<PendingPackage>,
     /// Update GUIDs listed under WindowsUpdate `Auto Update\RebootRequired`.
     pub reboot_required_updates: Vec<String>,
+    /// Patch level from SOFTWARE (`CurrentVersion` and the RollupFix packages).
+    pub patch: Option<PatchAssessment>,
     /// Read errors, as (hive file, message).
     pub errors: Vec<(String, String)>,
 }
@@ -149,8 +154,15 @@ fn update_exe_meaning(flags: u64) -> &'static str {
     }
 }
 
+/// What the rules may consult besides the hive: facts gathered before they run.
+struct Facts<'a> {
+    context: &'a MachineContext,
+    patch: Option<&'a PatchAssessment>,
+}
+
 /// Evaluates one rule at one concrete key path.
-fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, context: &MachineContext) -> Result<Outcome, ReadError> {
+fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> Result<Outcome, ReadError> {
+    let context = facts.context;
     let Some(key) = scope.root.subpath(key_path)? else {
         return Ok(Outcome::Absent);
     };
@@ -365,6 +377,33 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, context: &MachineContex
                 Outcome::Found(scope.finding(rule, &key, None, summary, json!({"values": present})))
             }
         }
+        Check::CumulativeUpdatePending => {
+            let pending = patch::rollup_packages(&key)?
+                .into_iter()
+                .filter(|p| p.state == Some(patch::STATE_INSTALL_PENDING))
+                .max_by_key(|p| (p.servicing_build, p.ubr));
+            let Some(package) = pending else { return Ok(Outcome::Absent) };
+            let Some(package_key) = key.subkey(&package.name)? else { return Ok(Outcome::Absent) };
+            let update = facts.patch.and_then(|p| p.pending_rollup.as_ref()).and_then(|r| r.update.as_ref());
+            let build = format!("{}.{}", package.servicing_build, package.ubr);
+            let summary = match update {
+                Some(update) => format!(
+                    "cumulative update {} ({build}, released {}) is installed and completes at the next reboot",
+                    update.kb, update.released
+                ),
+                None => format!(
+                    "cumulative update {build} is installed and completes at the next reboot (KB not in the table)"
+                ),
+            };
+            let data = json!({
+                "package": package.name,
+                "package_build": build,
+                "state": package.state_name,
+                "install_time": package.install_time,
+                "kb": update.map(|u| u.kb.clone()),
+            });
+            Outcome::Found(scope.finding(rule, &package_key, None, summary, data))
+        }
         Check::BurnRebootKeys => {
             let marked: Vec<String> = key
                 .subkeys()?
@@ -398,11 +437,11 @@ fn key_paths(rule: &Rule, scope: &Scope<'_>) -> Vec<String> {
     paths
 }
 
-fn evaluate_rule(rule: &Rule, scope: &Scope<'_>, context: &MachineContext, evidence: &mut Evidence) {
+fn evaluate_rule(rule: &Rule, scope: &Scope<'_>, facts: &Facts<'_>, evidence: &mut Evidence) {
     let mut found = Vec::new();
     let mut not_evaluated = None;
     for path in key_paths(rule, scope) {
-        match check(rule, scope, &path, context) {
+        match check(rule, scope, &path, facts) {
             Ok(Outcome::Found(finding)) => found.push(finding),
             Ok(Outcome::Absent) => {}
             Ok(Outcome::NotEvaluated(reason, detail)) => not_evaluated = Some((reason, detail)),
@@ -436,18 +475,13 @@ fn evaluate_rule(rule: &Rule, scope: &Scope<'_>, context: &MachineContext, evide
 
 /// PendingFileRenameOperations in control sets Windows will not boot from: reported as
 /// context, since they cannot run at the next boot.
-fn other_control_set_renames(
-    scope: &Scope<'_>,
-    choice: &ControlSetChoice,
-    context: &MachineContext,
-    evidence: &mut Evidence,
-) {
+fn other_control_set_renames(scope: &Scope<'_>, choice: &ControlSetChoice, facts: &Facts<'_>, evidence: &mut Evidence) {
     let others: Vec<&String> = choice.available.iter().filter(|s| !scope.control_sets.contains(s)).collect();
     for rule in RULES.iter().filter(|r| r.check == Check::PendingFileRenames) {
         for set in &others {
             let Some(template) = rule.keys.first() else { continue };
             let path = template.replace("<CS>", set);
-            if let Ok(Outcome::Found(mut finding)) = check(rule, scope, &path, context) {
+            if let Ok(Outcome::Found(mut finding)) = check(rule, scope, &path, facts) {
                 finding.strength = Strength::Context;
                 finding.notes.push(format!(
                     "in {set}, which is neither the current nor the default control set: Windows will not run these operations at the next boot"
@@ -483,6 +517,23 @@ fn open_scope<'k>(reader: &'k HiveReader<'k>, file: &'k HiveFile, evidence: &mut
             None
         }
     }
+}
+
+/// The patch level, when SOFTWARE names a build. RollupFix packages are found by a prefix
+/// lookup, which reads a few key nodes, not the whole `Packages` list.
+fn patch_level(
+    scope: &Scope<'_>,
+    context: &MachineContext,
+    as_of: Option<time::Date>,
+) -> Result<Option<PatchAssessment>, ReadError> {
+    if context.os.current_build.is_none() {
+        return Ok(None);
+    }
+    let rollups = match scope.root.subpath(cbs::PACKAGES_KEY)? {
+        Some(packages) => patch::rollup_packages(&packages)?,
+        None => Vec::new(),
+    };
+    Ok(Some(patch::assess(&context.os, &rollups, as_of)))
 }
 
 /// Evaluates every rule of the table on one machine.
@@ -535,6 +586,14 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
     evidence.control_set = system_choice.clone();
     // Read-only from here on; one copy lets the rules borrow it while they add findings.
     let context = evidence.context.clone();
+    if let Some(scope) = scopes.iter().find(|s| s.kind == HiveKind::Software) {
+        match patch_level(scope, &context, options.as_of) {
+            Ok(assessment) => evidence.patch = assessment,
+            Err(error) => evidence.errors.push((scope.path(), error.to_string())),
+        }
+    }
+    let patch = evidence.patch.clone();
+    let facts = Facts { context: &context, patch: patch.as_ref() };
 
     for rule in RULES {
         if skipped(rule, options) {
@@ -566,12 +625,12 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
             });
             continue;
         }
-        evaluate_rule(rule, scope, &context, &mut evidence);
+        evaluate_rule(rule, scope, &facts, &mut evidence);
     }
 
     if let (Some(scope), Some(choice)) = (scopes.iter().find(|s| s.kind == HiveKind::System), &system_choice) {
         if !scope.control_sets.is_empty() {
-            other_control_set_renames(scope, choice, &context, &mut evidence);
+            other_control_set_renames(scope, choice, &facts, &mut evidence);
         }
     }
 
