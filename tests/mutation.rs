@@ -27,7 +27,7 @@ const CORPUS_HIVES: &[&str] = &[
 
 /// Scans one in-memory variant; a panic anywhere fails the test with the variant's name.
 fn scan_variant(label: &Path, bytes: &Arc<Vec<u8>>) {
-    let options = RuleOptions { skip: Vec::new(), package_scan: PackageScan::Always };
+    let options = RuleOptions { package_scan: PackageScan::Always, ..RuleOptions::default() };
     let result = std::panic::catch_unwind(|| {
         let loaded = HiveFile::from_shared(label, bytes.clone(), Vec::new(), LoadOptions::default());
         let report = assess("variant", None, vec![(label.to_path_buf(), loaded)], &options);

@@ -14,7 +14,7 @@ use rebootscan::scan::assess;
 fuzz_target!(|data: &[u8]| {
     let label = PathBuf::from("fuzz/SYSTEM");
     let loaded = HiveFile::from_shared(&label, Arc::new(data.to_vec()), Vec::new(), LoadOptions::default());
-    let options = RuleOptions { skip: Vec::new(), package_scan: PackageScan::Always };
+    let options = RuleOptions { package_scan: PackageScan::Always, ..RuleOptions::default() };
     let report = assess("fuzz", None, vec![(label, loaded)], &options);
     let _ = serde_json::to_string(&report);
     let _ = rebootscan::report::text::render(&report);
