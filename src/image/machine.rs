@@ -227,10 +227,12 @@ pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
                 continue;
             }
         };
-        if start.saturating_add(length) > image.len() {
+        // The partition table and the NTFS boot sector each say where the volume ends; an
+        // image of one volume has only the latter.
+        let end = start.saturating_add(length.max(volume.size()));
+        if end > image.len() {
             probe.warnings.push(format!(
-                "{name}: the partition ends at byte {} but the image at byte {}: the image is truncated, files beyond its end cannot be read",
-                start.saturating_add(length),
+                "{name}: the volume ends at byte {end} but the image at byte {}: the image is truncated, files beyond its end cannot be read",
                 image.len()
             ));
         }

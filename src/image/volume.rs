@@ -45,7 +45,7 @@ pub enum VolumeError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FileProblem {
     #[error(
-        "NTFS-compressed file: not read, since the NTFS reader would return wrong bytes (copy it out with Windows or ntfs-3g, which decompress it)"
+        "NTFS-compressed file: not read, the NTFS reader would return wrong bytes (Windows or ntfs-3g can copy it out decompressed)"
     )]
     Compressed,
     #[error("EFS-encrypted file: cannot be read without the user's key")]
@@ -153,6 +153,13 @@ impl NtfsVolume {
             Some(b"-FVE-FS-") => return Err(VolumeError::BitLocker),
             _ => return Err(VolumeError::NotNtfs(file_system_guess(&boot).to_string())),
         }
+        // When the window reaches the end of the image (an image of one volume, or the last
+        // partition of a cut image), let it run to the end the boot sector gives, so that a
+        // read past the cut says "truncated" rather than looking like the end of the volume.
+        let sector_size = boot.get(11..13).map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])));
+        let sectors = boot.get(40..48).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+        let boot_size = sectors.checked_mul(sector_size).unwrap_or(0);
+        let len = if start.saturating_add(len) >= image.len() { len.max(boot_size) } else { len };
         let mut fs = Budget::new(BlockCache::new(Slice::new(image, start, len)));
         fs.set(LOOKUP_BUDGET);
         let opened = guard::contain(|| -> Result<Ntfs, ntfs::NtfsError> {
@@ -166,6 +173,11 @@ impl NtfsVolume {
             Ok(Err(error)) => Err(VolumeError::Ntfs(error.to_string())),
             Err(panic) => Err(VolumeError::Ntfs(format!("internal failure of the NTFS reader: {panic}"))),
         }
+    }
+
+    /// The volume's size as its boot sector gives it.
+    pub fn size(&self) -> u64 {
+        self.ntfs.size()
     }
 
     /// Runs `f` with the budget set and panics contained.

@@ -25,7 +25,7 @@ fn operation_line(operation: &serde_json::Value) -> Option<String> {
 }
 
 /// For machines read from a disk image: what the rename does to the file's version, e.g.
-/// `C:\Windows\System32\clbcatq.dll: 2001.12.4414.42 now, 2001.12.4414.46 after reboot`.
+/// `System32\clbcatq.dll: 2001.12.4414.42 now, 2001.12.4414.46 after reboot`.
 fn staged_line(operation: &serde_json::Value) -> Option<String> {
     let text = |key: &str| operation.get(key).and_then(|v| v.as_str());
     let staged = text("staged_file")?;
@@ -35,20 +35,22 @@ fn staged_line(operation: &serde_json::Value) -> Option<String> {
     let target = full.get(3..).filter(|_| full.get(1..3) == Some(":\\")).map_or(full, |rest| {
         rest.get(..8).filter(|w| w.eq_ignore_ascii_case("windows\\")).and_then(|_| rest.get(8..)).unwrap_or(rest)
     });
-    let describe = |status: &str, version: Option<&str>, detail: Option<&str>| match (status, version, detail) {
-        (_, Some(version), _) => version.to_string(),
-        ("missing", _, _) => "no file".to_string(),
-        (_, None, Some(detail)) => format!("{status}: {detail}"),
-        (_, None, None) => status.to_string(),
-    };
-    let now = describe(text("current_file").unwrap_or("?"), text("current_version"), text("current_detail"));
-    if staged == "missing" {
-        return Some(format!(
-            "{target}: {now} now; the staged file is missing (already moved or cleaned up, or a stale entry)"
-        ));
+    if staged == "not_checked" {
+        return Some(format!("{target}: not looked up ({})", text("staged_detail").unwrap_or("?")));
     }
-    let after = describe(staged, text("staged_version"), text("staged_detail"));
-    Some(format!("{target}: {now} now, {after} after reboot"))
+    let now = match (text("current_version"), text("current_file"), text("current_detail")) {
+        (Some(version), _, _) => version,
+        (None, Some("missing"), _) => "no file",
+        (None, _, Some(detail)) => detail,
+        (None, status, None) => status.unwrap_or("?"),
+    };
+    match (staged, text("staged_version"), text("staged_detail")) {
+        ("missing", _, _) => Some(format!(
+            "{target}: {now} now; the staged file is missing (already moved or cleaned up, or a stale entry)"
+        )),
+        (_, Some(after), _) => Some(format!("{target}: {now} now, {after} after reboot")),
+        (status, None, detail) => Some(format!("{target}: {now} now; staged file: {}", detail.unwrap_or(status))),
+    }
 }
 
 /// Renders one machine.

@@ -6,3 +6,4 @@ pub mod corpus;
 pub mod fixture_source;
 pub mod hive_writer;
 pub mod log_writer;
+pub mod pe_writer;
