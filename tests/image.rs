@@ -518,6 +518,17 @@ fn container_formats_name_the_conversion_command() {
         assert_eq!(output.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(&format!("rebootscan: skipped {}: {message}", path.display())), "{stderr}");
     }
+    // A fixed VHD is a raw disk followed by a footer: it is read as it is.
+    let mut fixed = std::fs::read(gpt_image(dir.path())).unwrap();
+    let mut footer = b"conectix".to_vec();
+    footer.resize(512, 0);
+    fixed.extend(footer);
+    let vhd = dir.path().join("fixed.vhd");
+    std::fs::write(&vhd, fixed).unwrap();
+    let (code, report, stderr) = json_scan(&vhd);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["machines"][0]["verdict"], "pending");
+
     // Next to a good image the run goes on and says it is incomplete.
     let good = dir.path().join("c.img");
     std::fs::write(&good, volume("windows")).unwrap();

@@ -56,7 +56,7 @@ pub enum FileProblem {
     Directory,
     #[error("has no data stream")]
     NoData,
-    #[error("{size} bytes: more than the {limit} bytes read for such a file")]
+    #[error("claims {size} bytes, more than the {limit} allowed (larger than its volume, or than any hive can be)")]
     TooLarge { size: u64, limit: u64 },
     #[error("cannot allocate {0} bytes for it")]
     OutOfMemory(u64),
@@ -202,6 +202,8 @@ impl NtfsVolume {
     /// Reads a whole file; `Ok(None)` when it does not exist. Refuses files larger than
     /// `limit`, compressed and encrypted ones.
     pub fn read_file(&mut self, path: &[&str], limit: u64) -> Result<Option<Vec<u8>>, FileProblem> {
+        // No file is larger than its volume: a damaged size field must not cost gigabytes.
+        let limit = limit.min(self.ntfs.size());
         // The size is not known before the lookup: the budget covers the largest file allowed.
         self.run(LOOKUP_BUDGET.saturating_add(limit).saturating_add(READ_MARGIN), |ntfs, fs| {
             let Some(file) = find(ntfs, fs, path)? else { return Ok(None) };
