@@ -648,6 +648,23 @@ fn library_scan_of_an_image() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
 }
 
+#[test]
+fn damaged_primary_gpt_falls_back_to_the_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = gpt_image(dir.path());
+    let mut bytes = std::fs::read(&image).unwrap();
+    bytes[512 + 16] ^= 0xff; // the primary header's checksum
+    std::fs::write(&image, &bytes).unwrap();
+    let probe = rebootscan::image::probe(&ImageSpec::for_path(&image)).unwrap();
+    assert_eq!(probe.windows.len(), 1);
+    assert_eq!(probe.windows[0].partition, Some(3));
+    assert!(probe.warnings[0].contains("primary GPT damaged (header checksum mismatch"), "{:?}", probe.warnings);
+    // The caveat travels to the hives read from that volume.
+    let (code, report, stderr) = json_scan(&image);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(report["machines"][0]["hives"][0]["warnings"].to_string().contains("backup GPT"), "{report:#}");
+}
+
 /// Damaged file systems cost an error, never a panic or a hang: bytes of the Windows
 /// volume's metadata (boot sector, MFT, indexes) are overwritten at random.
 #[test]

@@ -418,6 +418,48 @@ mod tests {
         assert_eq!(guid_text(&bytes), "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7");
     }
 
+    fn image_of(bytes: &[u8]) -> (tempfile::TempDir, ImageFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk.raw");
+        std::fs::write(&path, bytes).unwrap();
+        let image = ImageFile::open(&crate::image::source::ImageSpec::for_path(&path)).unwrap();
+        (dir, image)
+    }
+
+    fn entry(sector: &mut [u8], slot: usize, kind: u8, first_lba: u32, sectors: u32) {
+        let at = MBR_ENTRIES + 16 * slot;
+        sector[at + 4] = kind;
+        sector[at + 8..at + 12].copy_from_slice(&first_lba.to_le_bytes());
+        sector[at + 12..at + 16].copy_from_slice(&sectors.to_le_bytes());
+        sector[510] = 0x55;
+        sector[511] = 0xaa;
+    }
+
+    #[test]
+    fn ebr_chain_pointing_backwards_stops_with_a_warning() {
+        let mut disk = vec![0u8; 512 * 200];
+        entry(&mut disk[..512], 0, 0x05, 1, 150);
+        // EBR at sector 1: a logical partition, then the next EBR 2 sectors into the extended one.
+        entry(&mut disk[512..1024], 0, 0x07, 10, 5);
+        entry(&mut disk[512..1024], 1, 0x05, 2, 20);
+        // EBR at sector 3: links to relative sector 2 again, i.e. to itself.
+        entry(&mut disk[1536..2048], 0, 0x07, 20, 5);
+        entry(&mut disk[1536..2048], 1, 0x05, 2, 20);
+        let (_dir, mut image) = image_of(&disk);
+        let Layout::Table(table) = read_layout(&mut image).unwrap() else { panic!("a table") };
+        let numbers: Vec<(u32, u64)> = table.partitions.iter().map(|p| (p.number, p.start / 512)).collect();
+        assert_eq!(numbers, [(5, 11), (6, 23)]);
+        assert!(table.warnings[0].contains("points backwards"), "{:?}", table.warnings);
+    }
+
+    #[test]
+    fn not_an_image() {
+        let (_dir, mut image) = image_of(&[0u8; 4096]);
+        assert_eq!(read_layout(&mut image), Err(PartitionError::NoTable));
+        let (_dir, mut image) = image_of(&[0u8; 100]);
+        assert_eq!(read_layout(&mut image), Err(PartitionError::TooShort { len: 100 }));
+    }
+
     #[test]
     fn gpt_header_checks() {
         assert!(matches!(parse_gpt_header(&[0u8; 512]), Ok(None)));
