@@ -144,8 +144,12 @@ fn delta_hive_opens_and_says_what_it_is() {
     assert_eq!(hive.base_block.format_version(), "1.6");
     assert_eq!(hive.kind(), HiveKind::Software);
     assert!(hive.warnings.iter().any(|w| w.contains("differencing")), "{:?}", hive.warnings);
-    let spec =
-        MachineSpec { label: "delta".into(), hives: vec![corpus.join("software-delta/SOFTWARE")], snapshot: None, image: None };
+    let spec = MachineSpec {
+        label: "delta".into(),
+        hives: vec![corpus.join("software-delta/SOFTWARE")],
+        snapshot: None,
+        image: None,
+    };
     let report = scan_machine(&spec, &ScanOptions::default());
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_ne!(report.verdict, Verdict::NotPending, "a delta hive is not a full machine view");
