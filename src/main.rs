@@ -17,6 +17,14 @@ use rebootscan::rules::{RuleOptions, RULES};
 use rebootscan::scan::{self, ScanOptions};
 use rebootscan::verdict::Verdict;
 
+/// Writes a line to standard output, ignoring errors: when the reader of a pipe goes away
+/// (`rebootscan rules | head`), the rest of the output is simply not wanted.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Exit status when every machine was analysed (whatever the verdicts).
 const EXIT_OK: u8 = 0;
 /// Exit status for a fatal error: nothing to scan, output not writable.
@@ -146,13 +154,13 @@ fn main() -> ExitCode {
         Command::Rules { markdown } => print_rules(markdown),
         Command::PatchTable => {
             let info = rebootscan::patch::table_info();
-            println!("table date: {}", info.date);
-            println!("releases: {}", info.rows);
-            println!("lifecycle rows: {}", info.lifecycle_rows);
+            out!("table date: {}", info.date);
+            out!("releases: {}", info.rows);
+            out!("lifecycle rows: {}", info.lifecycle_rows);
             if let Some(newest) = info.newest_release {
-                println!("newest release: {newest}");
+                out!("newest release: {newest}");
             }
-            println!("source: {}", info.source);
+            out!("source: {}", info.source);
             ExitCode::from(EXIT_OK)
         }
     }
@@ -194,12 +202,12 @@ fn run_inspect(hives: &[PathBuf], json: bool, no_logs: bool) -> ExitCode {
     }
     if json {
         match serde_json::to_string_pretty(&inspections) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => out!("{text}"),
             Err(error) => return fatal(error),
         }
     } else {
         for inspection in &inspections {
-            print!("{}", inspect::render(inspection));
+            let _ = write!(io::stdout().lock(), "{}", inspect::render(inspection));
         }
     }
     ExitCode::from(if failed { EXIT_INCOMPLETE } else { EXIT_OK })
@@ -236,10 +244,10 @@ fn run_recover(hive_path: &Path, output: &Path) -> ExitCode {
 
 fn print_rules(markdown: bool) -> ExitCode {
     if markdown {
-        println!("| # | id | hive | key | value | pending when | strength | volatile |");
-        println!("|---|---|---|---|---|---|---|---|");
+        out!("| # | id | hive | key | value | pending when | strength | volatile |");
+        out!("|---|---|---|---|---|---|---|---|");
         for rule in RULES {
-            println!(
+            out!(
                 "| {} | `{}` | {} | `{}` | {} | {} | {} | {} |",
                 rule.number,
                 rule.id,
@@ -261,12 +269,12 @@ fn print_rules(markdown: bool) -> ExitCode {
         }
     } else {
         for rule in RULES {
-            println!("{:<40} {:<10} {:<8} {}", rule.id, rule.hive.label(), rule.strength.label(), rule.explanation);
+            out!("{:<40} {:<10} {:<8} {}", rule.id, rule.hive.label(), rule.strength.label(), rule.explanation);
             for key in rule.keys {
                 let value = rule.value.map(|v| format!(" : {v}")).unwrap_or_default();
-                println!("    {key}{value}");
+                out!("    {key}{value}");
             }
-            println!("    pending when: {}; source: {}", rule.pending_when, rule.source);
+            out!("    pending when: {}; source: {}", rule.pending_when, rule.source);
         }
     }
     ExitCode::from(EXIT_OK)

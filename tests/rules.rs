@@ -19,6 +19,9 @@ struct Machine {
     system: Option<HiveSpec>,
     software: Option<HiveSpec>,
     components: Option<HiveSpec>,
+    /// SOFTWARE keys whose node records volatile subkeys, as in a hive rebuilt from memory (the
+    /// writer only writes stable keys, so the count is set in the built bytes).
+    volatile_parents: Vec<&'static str>,
 }
 
 fn baseline_system() -> HiveSpec {
@@ -69,6 +72,7 @@ impl Machine {
             system: Some(baseline_system()),
             software: Some(baseline_software()),
             components: Some(baseline_components()),
+            volatile_parents: Vec::new(),
         }
     }
 
@@ -90,7 +94,13 @@ impl Machine {
         for (name, spec) in [("SYSTEM", &self.system), ("SOFTWARE", &self.software), ("COMPONENTS", &self.components)] {
             if let Some(spec) = spec {
                 let path = dir.path().join(name);
-                std::fs::write(&path, spec.build()).expect("write hive");
+                let mut bytes = spec.build();
+                if name == "SOFTWARE" {
+                    for parent in &self.volatile_parents {
+                        mark_volatile_subkeys(&mut bytes, parent);
+                    }
+                }
+                std::fs::write(&path, bytes).expect("write hive");
                 hives.push(path);
             }
         }
@@ -99,6 +109,15 @@ impl Machine {
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         report
     }
+}
+
+/// Sets the volatile-subkey count (nk offset 24) of the key named `name` (ASCII names sit at
+/// nk offset 76).
+fn mark_volatile_subkeys(bytes: &mut [u8], name: &str) {
+    let needle = name.as_bytes();
+    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("key name in hive") - 76;
+    assert_eq!(&bytes[at..at + 2], b"nk");
+    bytes[at + 24..at + 28].copy_from_slice(&1u32.to_le_bytes());
 }
 
 fn fired<'a>(report: &'a MachineReport, rule: &str) -> Vec<&'a rebootscan::rules::Finding> {
@@ -240,6 +259,7 @@ fn set_indicator(rule: &str, machine: &mut Machine, positive: bool) {
             machine.software().key_mut(
                 "Microsoft\\Windows\\CurrentVersion\\Uninstall\\{11111111-2222-3333-4444-555555555555}.RebootRequired",
             );
+            machine.volatile_parents.push("Uninstall");
         }
         "cbs_cumulative_update_install_pending" => machine.software().set_value(
             &format!("{CBS}\\Packages\\Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4412.1.9"),

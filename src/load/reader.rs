@@ -141,6 +141,13 @@ impl<'h> Key<'h> {
         Some(FileTime::from_u64(u64::from_le_bytes(raw)))
     }
 
+    /// How many volatile subkeys the key node records (nk offset 24). Volatile keys live in a
+    /// separate list that nt-hive does not read; on a hive saved from disk the count is 0.
+    pub fn volatile_subkey_count(&self) -> Option<u32> {
+        let nk = self.node_offset()?;
+        read_u32(self.bytes, nk + 24)
+    }
+
     /// Key flags (nk offset 2); bit 0x0001 marks a volatile key, seen only in hives rebuilt
     /// from memory.
     pub fn flags(&self) -> Option<u16> {
@@ -201,10 +208,11 @@ impl<'h> Key<'h> {
     /// Subkeys whose names start with `prefix` (case-insensitive), in stored order.
     ///
     /// Windows keeps subkey lists sorted by upper-cased name, so the matches are one contiguous
-    /// run: this reads the list cells (8 bytes per subkey) and about log2(n) key nodes to find
-    /// the run, instead of every subkey's node as [`Key::subkeys`] does (CBS `Packages`: ~30,000
-    /// keys, ~5 MB, for a handful of `Package_for_RollupFix~` keys). The matches are then opened
-    /// through nt-hive's own lookup by name. Like nt-hive's `subkey()`, it trusts the order.
+    /// run: this binary-searches the index root's leaves (reading only the probed leaves and
+    /// their last key nodes), then the one leaf where the run starts, instead of reading every
+    /// subkey's node as [`Key::subkeys`] does (CBS `Packages`: ~30,000 keys, ~5 MB, for a
+    /// handful of `Package_for_RollupFix~` keys). The matches are then opened through nt-hive's
+    /// own lookup by name. Like nt-hive's `subkey()`, it trusts the order.
     pub fn subkeys_with_prefix(&self, prefix: &str) -> Result<Vec<Key<'h>>, ReadError> {
         let corrupt = |what: &str| ReadError::new(&self.path, format!("corrupt subkey list: {what}"));
         let nk = self.node_offset().ok_or_else(|| corrupt("key node not found"))?;
@@ -213,43 +221,67 @@ impl<'h> Key<'h> {
             return Ok(Vec::new());
         }
         let list = read_u32(self.bytes, nk + 28).ok_or_else(|| corrupt("key node cut short"))?;
-        let mut entries = Vec::with_capacity(count.min(MAX_CHILDREN));
-        let mut leaves = vec![list];
-        if cell_data(self.bytes, list).and_then(|c| c.get(..2)) == Some(b"ri") {
-            leaves = list_offsets(self.bytes, list, 4).ok_or_else(|| corrupt("index root"))?;
-        }
-        for leaf in leaves {
+        let leaves = if cell_data(self.bytes, list).and_then(|c| c.get(..2)) == Some(b"ri") {
+            list_offsets(self.bytes, list, 4).ok_or_else(|| corrupt("index root"))?
+        } else {
+            vec![list]
+        };
+        let leaf_entries = |leaf: u32| -> Result<Vec<u32>, ReadError> {
             let stride = match cell_data(self.bytes, leaf).and_then(|c| c.get(..2)) {
                 Some(b"li") => 4,
                 Some(b"lf") | Some(b"lh") => 8,
                 _ => return Err(corrupt("unknown leaf signature")),
             };
-            entries.extend(list_offsets(self.bytes, leaf, stride).ok_or_else(|| corrupt("leaf"))?);
-            if entries.len() > MAX_CHILDREN {
-                return Err(corrupt("more entries than the limit"));
-            }
-        }
+            list_offsets(self.bytes, leaf, stride).ok_or_else(|| corrupt("leaf"))
+        };
         let wanted: Vec<u16> = prefix.encode_utf16().map(upcase_unit).collect();
         let name_of = |offset: u32| nk_name_units(self.bytes, offset).ok_or_else(|| corrupt("subkey node"));
-        // First entry whose name is not below the prefix.
-        let (mut low, mut high) = (0, entries.len());
+        // The first leaf whose last name is not below the prefix: only the probed leaves (and
+        // their last key nodes) are read, not the whole index.
+        let (mut low, mut high) = (0, leaves.len());
         while low < high {
             let middle = low + (high - low) / 2;
-            if name_of(entries[middle])? < wanted {
+            let below = match leaf_entries(leaves[middle])?.last() {
+                Some(&last) => name_of(last)? < wanted,
+                None => true,
+            };
+            if below {
                 low = middle + 1;
             } else {
                 high = middle;
             }
         }
         let mut keys = Vec::new();
-        for &offset in &entries[low..] {
-            let units = name_of(offset)?;
-            if !units.starts_with(&wanted) {
-                break;
+        let mut examined = 0usize;
+        for (index, &leaf) in leaves.iter().enumerate().skip(low) {
+            let entries = leaf_entries(leaf)?;
+            // Within the first leaf, the first entry whose name is not below the prefix.
+            let mut start = 0;
+            if index == low {
+                let (mut first, mut last) = (0, entries.len());
+                while first < last {
+                    let middle = first + (last - first) / 2;
+                    if name_of(entries[middle])? < wanted {
+                        first = middle + 1;
+                    } else {
+                        last = middle;
+                    }
+                }
+                start = first;
             }
-            let name = String::from_utf16_lossy(&nk_raw_name_units(self.bytes, offset).unwrap_or_default());
-            if let Some(key) = self.subkey(&name)? {
-                keys.push(key);
+            for &offset in &entries[start..] {
+                examined += 1;
+                if examined > MAX_CHILDREN {
+                    return Err(corrupt("more entries than the limit"));
+                }
+                let units = name_of(offset)?;
+                if !units.starts_with(&wanted) {
+                    return Ok(keys);
+                }
+                let name = String::from_utf16_lossy(&nk_raw_name_units(self.bytes, offset).unwrap_or_default());
+                if let Some(key) = self.subkey(&name)? {
+                    keys.push(key);
+                }
             }
         }
         Ok(keys)

@@ -404,6 +404,18 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             });
             Outcome::Found(scope.finding(rule, &package_key, None, summary, data))
         }
+        Check::BurnRebootKeys if key.volatile_subkey_count() == Some(0) => {
+            // Burn's key is volatile: with no volatile subkey recorded under Uninstall there is
+            // nothing to look for, and listing its hundreds of subkeys would cost more page
+            // reads than every other rule together.
+            Outcome::NotEvaluated(
+                NotEvaluatedReason::Volatile,
+                format!(
+                    "{} records no volatile subkeys: a WiX Burn restart flag is not observable in this evidence",
+                    key.path()
+                ),
+            )
+        }
         Check::BurnRebootKeys => {
             let marked: Vec<String> = key
                 .subkeys()?
