@@ -59,10 +59,10 @@ fn dword(key: &Key<'_>, name: &str) -> Result<Option<u32>, ReadError> {
 /// Every package whose state waits for a reboot, in stored (name) order.
 pub fn pending_packages(packages: &Key<'_>) -> Result<Vec<PendingPackage>, ReadError> {
     let mut pending = Vec::new();
-    for package in packages.subkeys()? {
-        let Some(state) = dword(&package, "CurrentState")? else { continue };
+    packages.for_each_subkey(|package| {
+        let Some(state) = dword(&package, "CurrentState")? else { return Ok(()) };
         if !waits_for_reboot(state) {
-            continue;
+            return Ok(());
         }
         let name = package.name()?;
         let install_time = match (dword(&package, "InstallTimeHigh")?, dword(&package, "InstallTimeLow")?) {
@@ -77,7 +77,8 @@ pub fn pending_packages(packages: &Key<'_>) -> Result<Vec<PendingPackage>, ReadE
             install_time,
             key_last_write: package.last_write(),
         });
-    }
+        Ok(())
+    })?;
     Ok(pending)
 }
 
