@@ -528,6 +528,9 @@ pub const REG_DWORD: u32 = 4;
 pub const REG_DWORD_BIG_ENDIAN: u32 = 5;
 pub const REG_LINK: u32 = 6;
 pub const REG_MULTI_SZ: u32 = 7;
+pub const REG_RESOURCE_LIST: u32 = 8;
+pub const REG_FULL_RESOURCE_DESCRIPTOR: u32 = 9;
+pub const REG_RESOURCE_REQUIREMENTS_LIST: u32 = 10;
 pub const REG_QWORD: u32 = 11;
 
 /// Human name of a registry type number.
@@ -541,9 +544,9 @@ pub fn type_name(data_type: u32) -> String {
         REG_DWORD_BIG_ENDIAN => "REG_DWORD_BIG_ENDIAN".into(),
         REG_LINK => "REG_LINK".into(),
         REG_MULTI_SZ => "REG_MULTI_SZ".into(),
-        8 => "REG_RESOURCE_LIST".into(),
-        9 => "REG_FULL_RESOURCE_DESCRIPTOR".into(),
-        10 => "REG_RESOURCE_REQUIREMENTS_LIST".into(),
+        REG_RESOURCE_LIST => "REG_RESOURCE_LIST".into(),
+        REG_FULL_RESOURCE_DESCRIPTOR => "REG_FULL_RESOURCE_DESCRIPTOR".into(),
+        REG_RESOURCE_REQUIREMENTS_LIST => "REG_RESOURCE_REQUIREMENTS_LIST".into(),
         REG_QWORD => "REG_QWORD".into(),
         t if t & 0xFFFF_0000 == 0xFFFF_0000 => format!("DEVPROP type {:#x}", t & 0xFFFF),
         t => format!("type {t:#x}"),

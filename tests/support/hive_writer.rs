@@ -15,18 +15,13 @@
 
 use std::cmp::Ordering;
 
-pub const REG_NONE: u32 = 0;
-pub const REG_SZ: u32 = 1;
-pub const REG_EXPAND_SZ: u32 = 2;
-pub const REG_BINARY: u32 = 3;
-pub const REG_DWORD: u32 = 4;
-pub const REG_DWORD_BIG_ENDIAN: u32 = 5;
-pub const REG_LINK: u32 = 6;
-pub const REG_MULTI_SZ: u32 = 7;
-pub const REG_RESOURCE_LIST: u32 = 8;
-pub const REG_FULL_RESOURCE_DESCRIPTOR: u32 = 9;
-pub const REG_RESOURCE_REQUIREMENTS_LIST: u32 = 10;
-pub const REG_QWORD: u32 = 11;
+// The type numbers are the library's: one definition for the reader and the writer. (Each user
+// of this file needs only some of them.)
+#[allow(unused_imports)]
+pub use rebootscan::load::reader::{
+    REG_BINARY, REG_DWORD, REG_DWORD_BIG_ENDIAN, REG_EXPAND_SZ, REG_FULL_RESOURCE_DESCRIPTOR, REG_LINK, REG_MULTI_SZ,
+    REG_NONE, REG_QWORD, REG_RESOURCE_LIST, REG_RESOURCE_REQUIREMENTS_LIST, REG_SZ,
+};
 
 /// 2024-01-01T00:00:00Z as a FILETIME: the default time of hives and keys, so that a spec
 /// that sets no time still has plausible, non-zero ("set") timestamps.
