@@ -378,8 +378,17 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             }
         }
         Check::CumulativeUpdatePending => {
-            let pending = patch::rollup_packages(&key)?
-                .into_iter()
+            // The patch level already read these keys; read them here only without it.
+            let read_here;
+            let rollups: &[patch::RollupPackage] = match facts.patch {
+                Some(assessment) => &assessment.rollup_packages,
+                None => {
+                    read_here = patch::rollup_packages(&key)?;
+                    &read_here
+                }
+            };
+            let pending = rollups
+                .iter()
                 .filter(|p| p.state == Some(patch::STATE_INSTALL_PENDING))
                 .max_by_key(|p| (p.servicing_build, p.ubr));
             let Some(package) = pending else { return Ok(Outcome::Absent) };
