@@ -7,39 +7,16 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use support::hive_writer::{HiveSpec, ValueSpec};
-use support::log_writer::{make_dirty, new_format_log, old_format_log};
+use support::log_writer::{new_format_log, old_format_log};
 
 fn rebootscan(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rebootscan")).args(args).output().expect("run rebootscan")
 }
 
-fn system_spec(with_rename: bool) -> HiveSpec {
-    let mut system = HiveSpec::new("ROOT");
-    system.primary_sequence = 40;
-    system.secondary_sequence = 40;
-    system.set_value("Select", ValueSpec::dword("Current", 1));
-    system.set_value("ControlSet001\\Control\\ComputerName\\ComputerName", ValueSpec::sz("ComputerName", "DIRTY-HOST"));
-    system.key_mut("ControlSet001\\Control\\Session Manager");
-    if with_rename {
-        system.set_value(
-            "ControlSet001\\Control\\Session Manager",
-            ValueSpec::multi_sz(
-                "PendingFileRenameOperations",
-                &["\\??\\C:\\Windows\\System32\\SET2.tmp", "!\\??\\C:\\Windows\\System32\\ntdll.dll"],
-            ),
-        );
-    }
-    system
-}
-
 /// A machine folder whose SYSTEM on disk predates the rename; `log` turns it into the hive
 /// that has it.
 fn write_machine(dir: &Path, log: impl Fn(&[u8], &[u8]) -> Vec<u8>) {
-    let before = system_spec(false).build();
-    let after = system_spec(true).build();
-    let entry = log(&before, &after);
-    let mut primary = before.clone();
-    make_dirty(&mut primary, 40);
+    let (primary, entry) = support::dirty::system_with_rename_only_in_log("DIRTY-HOST", log);
     std::fs::write(dir.join("SYSTEM"), &primary).unwrap();
     std::fs::write(dir.join("SYSTEM.LOG1"), entry).unwrap();
     std::fs::write(dir.join("SYSTEM.LOG2"), b"").unwrap();
@@ -80,13 +57,13 @@ fn check_machine(dir: &Path) {
 #[test]
 fn rename_only_in_a_new_format_log_is_pending() {
     let dir = tempfile::tempdir().unwrap();
-    write_machine(dir.path(), |before, after| new_format_log(before, after, 40, 2));
+    write_machine(dir.path(), |before, after| new_format_log(before, after, support::dirty::SEQUENCE, 2));
     check_machine(dir.path());
 }
 
 #[test]
 fn rename_only_in_an_old_format_log_is_pending() {
     let dir = tempfile::tempdir().unwrap();
-    write_machine(dir.path(), |before, after| old_format_log(before, after, 41));
+    write_machine(dir.path(), |before, after| old_format_log(before, after, support::dirty::SEQUENCE + 1));
     check_machine(dir.path());
 }

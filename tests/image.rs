@@ -21,7 +21,7 @@ use rebootscan::image::volume::{FileProblem, NtfsVolume};
 use rebootscan::scan::{scan_machine, ScanOptions};
 use rebootscan::verdict::Verdict;
 use support::hive_writer::{HiveSpec, ValueSpec};
-use support::log_writer::{make_dirty, new_format_log};
+use support::log_writer::new_format_log;
 use support::pe_writer::{self, PeSpec};
 
 // ---- What the volumes hold ---------------------------------------------------------------
@@ -123,35 +123,12 @@ fn windows_volume() -> Vec<VolumeFile> {
     ]
 }
 
-/// SYSTEM before and after the change its log carries: the rename exists only in the log.
-fn dirty_system(with_rename: bool) -> HiveSpec {
-    let mut system = HiveSpec::new("ROOT");
-    system.primary_sequence = 40;
-    system.secondary_sequence = 40;
-    system.set_value("Select", ValueSpec::dword("Current", 1));
-    system
-        .set_value("ControlSet001\\Control\\ComputerName\\ComputerName", ValueSpec::sz("ComputerName", "DIRTY-IMAGE"));
-    system.key_mut("ControlSet001\\Control\\Session Manager");
-    if with_rename {
-        system.set_value(
-            "ControlSet001\\Control\\Session Manager",
-            ValueSpec::multi_sz(
-                "PendingFileRenameOperations",
-                &["\\??\\C:\\Windows\\System32\\SET2.tmp", "!\\??\\C:\\Windows\\System32\\ntdll.dll"],
-            ),
-        );
-    }
-    system
-}
-
 /// A volume whose SYSTEM is dirty (the rename is only in SYSTEM.LOG1) and whose SOFTWARE
 /// is NTFS-compressed.
 fn dirty_volume() -> Vec<VolumeFile> {
-    let before = dirty_system(false).build();
-    let after = dirty_system(true).build();
-    let log = new_format_log(&before, &after, 40, 2);
-    let mut primary = before;
-    make_dirty(&mut primary, 40);
+    let (primary, log) = support::dirty::system_with_rename_only_in_log("DIRTY-IMAGE", |before, after| {
+        new_format_log(before, after, support::dirty::SEQUENCE, 2)
+    });
     let mut software = windows_software();
     // Big and compressible, so that NTFS really compresses it.
     software.set_value("Contoso", ValueSpec::binary("Blob", &[0u8; 96 << 10]));

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use support::hive_writer::{HiveSpec, ValueSpec};
-use support::log_writer::{make_dirty, new_format_log};
+use support::log_writer::new_format_log;
 
 type Snapshot = BTreeMap<PathBuf, (Vec<u8>, SystemTime)>;
 
@@ -45,27 +44,9 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 fn dirty_machine(folder: &Path) {
-    let build = |with_rename: bool| {
-        let mut spec = HiveSpec::new("ROOT");
-        spec.primary_sequence = 9;
-        spec.secondary_sequence = 9;
-        spec.set_value("Select", ValueSpec::dword("Current", 1));
-        spec.key_mut("ControlSet001\\Control\\Session Manager");
-        if with_rename {
-            spec.set_value(
-                "ControlSet001\\Control\\Session Manager",
-                ValueSpec::multi_sz(
-                    "PendingFileRenameOperations",
-                    &["\\??\\C:\\Windows\\System32\\b.new", "\\??\\C:\\Windows\\System32\\b.dll"],
-                ),
-            );
-        }
-        spec.build()
-    };
-    let (before, after) = (build(false), build(true));
-    let log = new_format_log(&before, &after, 9, 2);
-    let mut primary = before;
-    make_dirty(&mut primary, 9);
+    let (primary, log) = support::dirty::system_with_rename_only_in_log("READ-ONLY", |before, after| {
+        new_format_log(before, after, support::dirty::SEQUENCE, 2)
+    });
     std::fs::create_dir_all(folder).unwrap();
     std::fs::write(folder.join("SYSTEM"), primary).unwrap();
     std::fs::write(folder.join("SYSTEM.LOG1"), log).unwrap();

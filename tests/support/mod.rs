@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod corpus;
+pub mod dirty;
 pub mod fixture_source;
 pub mod hive_writer;
 pub mod log_writer;
