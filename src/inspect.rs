@@ -160,6 +160,7 @@ pub fn render(inspection: &Inspection) -> String {
     if let Some(replay) = &inspection.log_replay {
         let logs: Vec<String> = replay.logs_found.iter().map(|p| p.display().to_string()).collect();
         let _ = writeln!(out, "logs found: {}", if logs.is_empty() { "none".into() } else { logs.join(", ") });
+        let _ = writeln!(out, "log set: {}", replay.log_set.describe());
         if let Some(report) = &replay.report {
             let _ = writeln!(out, "log replay: {}", report.summary());
         }

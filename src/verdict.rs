@@ -13,7 +13,8 @@ pub enum Verdict {
     Pending,
     /// No such finding, and both SYSTEM and SOFTWARE were evaluated.
     NotPending,
-    /// No such finding, but a hive a strong rule needs is missing or unreadable.
+    /// No such finding, but a hive a strong rule needs is missing or unreadable, or a hive is
+    /// a differencing ("delta") hive.
     Unknown,
 }
 
@@ -54,12 +55,26 @@ pub fn decide(hives: &MachineHives<'_>, evidence: &Evidence) -> (Verdict, Option
     if strong_rule_unread {
         missing.push("a strong rule (corrupt cells)");
     }
-    if missing.is_empty() {
+    let mut reasons = Vec::new();
+    if !missing.is_empty() {
+        reasons.push(format!("{} could not be evaluated", missing.join(" and ")));
+    }
+    // A differencing hive holds only what a container layer changed: a key it lacks may well
+    // be in the base layer, so its silence is never a "no".
+    for kind in [HiveKind::System, HiveKind::Software, HiveKind::Components] {
+        if let HiveSlot::Loaded(file) = hives.slot(kind) {
+            if file.base_block.is_differencing() {
+                reasons.push(format!(
+                    "{} {} is a format 1.6 differencing (\"delta\") hive, whose absent keys prove nothing",
+                    kind.label(),
+                    file.path.display()
+                ));
+            }
+        }
+    }
+    if reasons.is_empty() {
         (Verdict::NotPending, None)
     } else {
-        (
-            Verdict::Unknown,
-            Some(format!("no strong or medium finding, but {} could not be evaluated", missing.join(" and "))),
-        )
+        (Verdict::Unknown, Some(format!("no strong or medium finding, but {}", reasons.join("; and "))))
     }
 }

@@ -155,6 +155,27 @@ fn delta_hive_opens_and_says_what_it_is() {
     assert_ne!(report.verdict, Verdict::NotPending, "a delta hive is not a full machine view");
 }
 
+/// The real delta SOFTWARE beside a full, clean SYSTEM with nothing pending (Windows 7): every
+/// rule is evaluated, none fires, and the verdict is still `unknown`, naming the delta hive.
+#[test]
+fn delta_software_with_a_full_system_is_unknown() {
+    let Some(corpus) = support::corpus::corpus_dir("delta_software_with_a_full_system_is_unknown") else { return };
+    let spec = MachineSpec {
+        label: "delta-with-system".into(),
+        hives: vec![corpus.join("win7/SYSTEM"), corpus.join("software-delta/SOFTWARE")],
+        snapshot: None,
+        image: None,
+    };
+    let report = scan_machine(&spec, &ScanOptions::default());
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.findings.iter().all(|f| !f.strength.decides()), "{:?}", report.findings);
+    assert_eq!(report.verdict, Verdict::Unknown);
+    let reason = report.verdict_reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("software-delta/SOFTWARE"), "{reason}");
+    assert!(reason.contains("differencing (\"delta\") hive"), "{reason}");
+    assert!(!reason.contains("could not be evaluated"), "both hives were evaluated: {reason}");
+}
+
 #[test]
 fn yarp_big_data_values_read_in_full() {
     let Some(corpus) = support::corpus::corpus_dir("yarp_big_data_values_read_in_full") else { return };

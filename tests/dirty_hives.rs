@@ -67,3 +67,64 @@ fn rename_only_in_an_old_format_log_is_pending() {
     write_machine(dir.path(), |before, after| old_format_log(before, after, support::dirty::SEQUENCE + 1));
     check_machine(dir.path());
 }
+
+/// Only `SYSTEM.LOG2` beside a dirty SYSTEM: the replay runs from it, and text, JSON, CSV and
+/// inspect all say that `SYSTEM.LOG1` is missing from the set.
+#[test]
+fn incomplete_log_set_is_replayed_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (primary, entry) = support::dirty::system_with_rename_only_in_log("HALF-LOGS", |before, after| {
+        new_format_log(before, after, support::dirty::SEQUENCE, 2)
+    });
+    std::fs::write(dir.path().join("SYSTEM"), &primary).unwrap();
+    std::fs::write(dir.path().join("SYSTEM.LOG2"), entry).unwrap();
+    let path = dir.path().to_str().unwrap();
+
+    let json = rebootscan(&["scan", path, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let machine = &report["machines"][0];
+    assert_eq!(machine["verdict"], "pending", "{machine:#}");
+    let system = &machine["hives"][0];
+    assert_eq!(system["log_replay"]["applied"], true, "{system:#}");
+    let set = &system["log_replay"]["log_set"];
+    assert_eq!(set["expected"], serde_json::json!(["SYSTEM.LOG1", "SYSTEM.LOG2"]));
+    assert_eq!(set["found"], serde_json::json!(["SYSTEM.LOG2"]));
+    assert_eq!(set["missing"], serde_json::json!(["SYSTEM.LOG1"]));
+    assert_eq!(set["complete"], false);
+    assert!(system["warnings"].to_string().contains("incomplete transaction log set"), "{system:#}");
+
+    let text = String::from_utf8_lossy(&rebootscan(&["scan", path]).stdout).into_owned();
+    assert!(
+        text.contains("log set: expected SYSTEM.LOG1, SYSTEM.LOG2; found SYSTEM.LOG2; incomplete: SYSTEM.LOG1 missing"),
+        "{text}"
+    );
+    assert!(text.contains("recovered from its transaction logs"), "{text}");
+
+    let csv = String::from_utf8_lossy(&rebootscan(&["scan", path, "--format", "csv"]).stdout).into_owned();
+    assert!(csv.contains("SYSTEM: recovered from logs (SYSTEM.LOG1 missing)"), "{csv}");
+
+    let system_path = dir.path().join("SYSTEM");
+    let inspect = rebootscan(&["inspect", system_path.to_str().unwrap()]);
+    let inspect = String::from_utf8_lossy(&inspect.stdout).into_owned();
+    assert!(inspect.contains("log set: expected SYSTEM.LOG1, SYSTEM.LOG2; found SYSTEM.LOG2; incomplete"), "{inspect}");
+    let inspect_json = rebootscan(&["inspect", system_path.to_str().unwrap(), "--json"]);
+    let inspect_json: serde_json::Value = serde_json::from_slice(&inspect_json.stdout).unwrap();
+    assert_eq!(inspect_json.to_string().matches("\"missing\":[\"SYSTEM.LOG1\"]").count(), 1, "{inspect_json:#}");
+}
+
+/// The old single-log layout of Windows XP: `SYSTEM.LOG` alone is a complete set.
+#[test]
+fn a_lone_dot_log_is_the_old_complete_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (primary, entry) = support::dirty::system_with_rename_only_in_log("XP-HOST", |before, after| {
+        old_format_log(before, after, support::dirty::SEQUENCE + 1)
+    });
+    std::fs::write(dir.path().join("SYSTEM"), &primary).unwrap();
+    std::fs::write(dir.path().join("SYSTEM.LOG"), entry).unwrap();
+    let json = rebootscan(&["scan", dir.path().to_str().unwrap(), "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let set = &report["machines"][0]["hives"][0]["log_replay"]["log_set"];
+    assert_eq!(set["expected"], serde_json::json!(["SYSTEM.LOG"]), "{set:#}");
+    assert_eq!(set["complete"], true, "{set:#}");
+    assert_eq!(report["machines"][0]["verdict"], "pending");
+}

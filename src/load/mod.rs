@@ -13,4 +13,4 @@ pub mod open;
 pub mod pending_renames;
 pub mod reader;
 
-pub use open::{HiveFile, LoadError, LoadOptions};
+pub use open::{HiveFile, LoadError, LoadOptions, LogSet};

@@ -73,11 +73,62 @@ impl HiveBytes {
     }
 }
 
+/// Which transaction logs a hive should have beside it, and which are there.
+///
+/// Windows Vista and later keep two logs, `NAME.LOG1` and `NAME.LOG2`, and write them in
+/// turn; Windows XP and Server 2003 keep one, `NAME.LOG`. A set with a log missing can still
+/// be replayed, but changes held only in the missing log cannot be recovered (yarp refuses
+/// such a set; we replay what is there and say what was missing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogSet {
+    /// The log file names expected, spelled after the hive file's name.
+    pub expected: Vec<String>,
+    /// The log file names found (as spelled on disk).
+    pub found: Vec<String>,
+    /// Expected names with no file found.
+    pub missing: Vec<String>,
+    pub complete: bool,
+}
+
+impl LogSet {
+    /// The set for a hive called `hive_name` with these log files found beside it. The old
+    /// single-log layout is expected only when a `.LOG` is there and no `.LOG1`/`.LOG2`.
+    pub fn new(hive_name: &str, found: &[String]) -> LogSet {
+        let suffix = |name: &str| name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase()).unwrap_or_default();
+        let suffixes: Vec<String> = found.iter().map(|name| suffix(name)).collect();
+        let dual = suffixes.iter().any(|s| s == "log1" || s == "log2");
+        let single = suffixes.iter().any(|s| s == "log");
+        let wanted: &[&str] = if single && !dual { &["LOG"] } else { &["LOG1", "LOG2"] };
+        let expected: Vec<String> = wanted.iter().map(|ext| format!("{hive_name}.{ext}")).collect();
+        let missing: Vec<String> = wanted
+            .iter()
+            .zip(&expected)
+            .filter(|(ext, _)| !suffixes.iter().any(|s| s.eq_ignore_ascii_case(ext)))
+            .map(|(_, name)| name.clone())
+            .collect();
+        LogSet { complete: missing.is_empty(), expected, found: found.to_vec(), missing }
+    }
+
+    /// One line, e.g. `expected SYSTEM.LOG1, SYSTEM.LOG2; found SYSTEM.LOG2; incomplete: SYSTEM.LOG1 missing`.
+    pub fn describe(&self) -> String {
+        let found = if self.found.is_empty() { "none".to_string() } else { self.found.join(", ") };
+        let mut line = format!("expected {}; found {found}", self.expected.join(", "));
+        if self.found.is_empty() {
+            line.push_str("; no log at all");
+        } else if !self.complete {
+            line.push_str(&format!("; incomplete: {} missing", self.missing.join(", ")));
+        }
+        line
+    }
+}
+
 /// What happened to a dirty hive's transaction logs.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogReplay {
     /// Log files found beside the hive.
     pub logs_found: Vec<PathBuf>,
+    /// The logs expected beside the hive, found and missing.
+    pub log_set: LogSet,
     /// The replay report (what was applied, what was skipped and why); `None` when replay
     /// was switched off.
     pub report: Option<logs::RecoveryReport>,
@@ -197,7 +248,20 @@ impl HiveFile {
         if base_block.is_dirty() {
             let (logs_found, log_bytes, read_warnings) = find_logs();
             warnings.extend(read_warnings);
-            let mut replay = LogReplay { logs_found, report: None, applied: false };
+            let hive_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let found_names: Vec<String> = logs_found
+                .iter()
+                .map(|log| log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+                .collect();
+            let log_set = LogSet::new(&hive_name, &found_names);
+            if !log_set.complete && !log_set.found.is_empty() {
+                warnings.push(format!(
+                    "incomplete transaction log set ({}): the logs found are replayed, but changes held only in {} cannot be recovered",
+                    log_set.describe(),
+                    log_set.missing.join(", ")
+                ));
+            }
+            let mut replay = LogReplay { logs_found, log_set, report: None, applied: false };
             if options.replay_logs {
                 let inputs: Vec<logs::LogInput<'_>> =
                     log_bytes.iter().map(|(name, bytes)| logs::LogInput { name: name.clone(), bytes }).collect();

@@ -103,6 +103,11 @@ pub fn decode(bytes: &[u8]) -> PendingRenames {
     }
     if split.unterminated {
         result.malformed.push("the last string has no terminating NUL (data cut short?)".to_string());
+    } else if !split.list_terminated && !split.strings.is_empty() {
+        result.malformed.push(
+            "missing list terminator: the data ends after the last string's NUL without the empty string that ends a REG_MULTI_SZ"
+                .to_string(),
+        );
     }
     let strings = &split.strings;
     let mut position = 0;
@@ -122,17 +127,23 @@ pub fn decode(bytes: &[u8]) -> PendingRenames {
             break;
         }
         // SMSS reads the target right after the source's NUL: when the data ends there, the
-        // list terminator is that (empty) target, i.e. a delete.
+        // list terminator is that (empty) target, i.e. a delete. Windows itself ends a final
+        // delete with three NULs (source, empty target, terminator), so two are an anomaly.
         let terminator_as_target = String::new();
         let target = match strings.get(position + 1) {
             Some(target) => Some(target),
-            None if split.list_terminated => Some(&terminator_as_target),
+            None if split.list_terminated => {
+                result.malformed.push(format!(
+                    "unpaired final source {source_raw:?} (string {position}): the data ends with its NUL and the list terminator only (two NULs, where Windows ends a final delete with three); read as SMSS reads it, a delete"
+                ));
+                Some(&terminator_as_target)
+            }
             None => None,
         };
         let Some(target_raw) = target else {
-            result
-                .malformed
-                .push(format!("odd number of strings: source {source_raw:?} (string {position}) has no target"));
+            result.malformed.push(format!(
+                "unpaired final source {source_raw:?} (string {position}): no target and no list terminator after it; SMSS has nothing to pair it with, so it is not listed as an operation"
+            ));
             break;
         };
         let (source, _) = strip_markers(source_raw);
@@ -191,16 +202,34 @@ mod tests {
         // No list terminator after the third string: it has no target at all.
         let decoded = decode(&utf16("\\??\\C:\\a\0\\??\\C:\\b\0\\??\\C:\\c\0"));
         assert_eq!(decoded.operations.len(), 1);
-        assert_eq!(decoded.malformed.len(), 1);
-        assert!(decoded.malformed[0].contains("C:\\\\c"), "{}", decoded.malformed[0]);
+        assert_eq!(decoded.malformed.len(), 2, "{:?}", decoded.malformed);
+        assert!(decoded.malformed[0].starts_with("missing list terminator"), "{}", decoded.malformed[0]);
+        assert!(decoded.malformed[1].contains("C:\\\\c"), "{}", decoded.malformed[1]);
+        assert!(decoded.malformed[1].contains("unpaired final source"), "{}", decoded.malformed[1]);
     }
 
     #[test]
-    fn a_source_followed_by_the_terminator_is_a_delete_as_smss_reads_it() {
+    fn a_source_followed_by_the_terminator_is_a_delete_as_smss_reads_it_and_an_anomaly() {
         let decoded = decode(&utf16("\\??\\C:\\a\0\\??\\C:\\b\0\\??\\C:\\c\0\0"));
         assert_eq!(decoded.operations.len(), 2);
         assert_eq!(decoded.operations[1].op, OperationKind::Delete);
-        assert!(decoded.malformed.is_empty());
+        assert_eq!(decoded.operations[1].source_path, "C:\\c");
+        assert_eq!(decoded.malformed.len(), 1, "{:?}", decoded.malformed);
+        assert!(decoded.malformed[0].contains("unpaired final source"), "{}", decoded.malformed[0]);
+        assert!(decoded.malformed[0].contains("two NULs"), "{}", decoded.malformed[0]);
+        // The same list as Windows writes it (three NULs at the end) has no anomaly.
+        let windows = decode(&utf16("\\??\\C:\\a\0\\??\\C:\\b\0\\??\\C:\\c\0\0\0"));
+        assert_eq!(windows.operations, decoded.operations);
+        assert!(windows.malformed.is_empty(), "{:?}", windows.malformed);
+    }
+
+    #[test]
+    fn a_complete_pair_without_list_terminator_runs_and_is_reported() {
+        let decoded = decode(&utf16("\\??\\C:\\new\0!\\??\\C:\\old\0"));
+        assert_eq!(decoded.operations.len(), 1);
+        assert_eq!(decoded.operations[0].op, OperationKind::Rename);
+        assert_eq!(decoded.malformed.len(), 1, "{:?}", decoded.malformed);
+        assert!(decoded.malformed[0].starts_with("missing list terminator"), "{}", decoded.malformed[0]);
     }
 
     #[test]

@@ -65,7 +65,13 @@ fn log_status(report: &MachineReport) -> String {
             Some(_) => "dirty, logs not applied",
             None => "dirty",
         };
-        parts.push(format!("{kind}: {state}"));
+        let missing = match &hive.log_replay {
+            Some(replay) if !replay.log_set.complete && !replay.log_set.found.is_empty() => {
+                format!(" ({} missing)", replay.log_set.missing.join(", "))
+            }
+            _ => String::new(),
+        };
+        parts.push(format!("{kind}: {state}{missing}"));
     }
     parts.join("; ")
 }

@@ -132,6 +132,9 @@ pub fn render(report: &MachineReport) -> String {
             facts.push("NOT READ".into());
         }
         let _ = writeln!(out, "  {kind:<10} {}  [{}]", hive.path, facts.join(", "));
+        if let Some(replay) = &hive.log_replay {
+            let _ = writeln!(out, "             log set: {}", replay.log_set.describe());
+        }
         if let Some(summary) = hive.log_replay.as_ref().and_then(|r| r.report.as_ref()).map(|r| r.summary()) {
             let _ = writeln!(out, "             logs: {summary}");
         }
