@@ -6,16 +6,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use rayon::prelude::*;
 
 use rebootscan::discover::{self, Discovery};
 use rebootscan::inspect;
 use rebootscan::load::LoadOptions;
-use rebootscan::report::{self, MachineReport};
+use rebootscan::report;
+use rebootscan::report::writer::{OutputFormat, ReportWriter};
 use rebootscan::rules::evaluate::PackageScan;
 use rebootscan::rules::{RuleOptions, RULES};
-use rebootscan::scan::{self, ScanOptions};
-use rebootscan::verdict::Verdict;
+use rebootscan::scan::{self, ScanError, ScanOptions, ScanSummary};
 
 /// Writes a line to standard output, ignoring errors: when the reader of a pipe goes away
 /// (`rebootscan rules | head`), the rest of the output is simply not wanted.
@@ -307,80 +306,6 @@ impl AtomicOutput {
     }
 }
 
-/// Writes the machine reports as they arrive, in the chosen format.
-enum ReportSink<W: Write> {
-    Text { out: W, written: usize },
-    Json { out: W, written: usize },
-    Jsonl { out: W },
-    Csv { out: Box<csv::Writer<W>> },
-}
-
-impl<W: Write> ReportSink<W> {
-    fn new(format: Format, mut out: W) -> io::Result<ReportSink<W>> {
-        Ok(match format {
-            Format::Text => ReportSink::Text { out, written: 0 },
-            Format::Json => {
-                out.write_all(b"{\"machines\":[\n")?;
-                ReportSink::Json { out, written: 0 }
-            }
-            Format::Jsonl => ReportSink::Jsonl { out },
-            Format::Csv => ReportSink::Csv {
-                out: Box::new(report::csv::writer(out, report::csv::MACHINE_COLUMNS).map_err(io::Error::other)?),
-            },
-        })
-    }
-
-    fn write(&mut self, machine: &MachineReport) -> io::Result<()> {
-        match self {
-            ReportSink::Text { out, written } => {
-                if *written > 0 {
-                    out.write_all(b"\n")?;
-                }
-                out.write_all(report::text::render(machine).as_bytes())?;
-                *written += 1;
-            }
-            ReportSink::Json { out, written } => {
-                if *written > 0 {
-                    out.write_all(b",\n")?;
-                }
-                serde_json::to_writer_pretty(&mut *out, machine)?;
-                *written += 1;
-            }
-            ReportSink::Jsonl { out } => {
-                serde_json::to_writer(&mut *out, machine)?;
-                out.write_all(b"\n")?;
-            }
-            ReportSink::Csv { out } => out.write_record(report::csv::machine_row(machine)).map_err(io::Error::other)?,
-        }
-        Ok(())
-    }
-
-    fn finish(self, discovery: &Discovery) -> io::Result<()> {
-        let mut out = match self {
-            ReportSink::Text { out, .. } | ReportSink::Jsonl { out } => out,
-            ReportSink::Json { mut out, .. } => {
-                out.write_all(b"\n],\"skipped\":")?;
-                serde_json::to_writer_pretty(&mut out, &discovery.skipped)?;
-                out.write_all(b",\"ignored\":")?;
-                serde_json::to_writer_pretty(&mut out, &discovery.ignored)?;
-                out.write_all(b"}\n")?;
-                out
-            }
-            ReportSink::Csv { out } => out.into_inner().map_err(|e| io::Error::other(e.to_string()))?,
-        };
-        out.flush()
-    }
-}
-
-/// Tallies for the closing summary line and the exit status.
-#[derive(Default)]
-struct Tally {
-    machines: usize,
-    pending: usize,
-    unknown: usize,
-    with_errors: usize,
-}
-
 fn run_scan(args: ScanArgs) -> ExitCode {
     let started = Instant::now();
     let discovery = discover::discover(&args.paths);
@@ -398,11 +323,6 @@ fn run_scan(args: ScanArgs) -> ExitCode {
             "no machine to scan: give a hive file, a folder holding SYSTEM/SOFTWARE/COMPONENTS, or a collection tree",
         );
     }
-    if let Some(jobs) = args.jobs {
-        if let Err(error) = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global() {
-            return fatal(format!("cannot start {jobs} worker threads: {error}"));
-        }
-    }
     let options = ScanOptions {
         load: LoadOptions { replay_logs: !args.no_logs },
         rules: RuleOptions {
@@ -415,24 +335,33 @@ fn run_scan(args: ScanArgs) -> ExitCode {
             },
         },
         hash: args.hash,
+        jobs: args.jobs,
     };
-    for id in &args.skip_rules {
-        if !RULES.iter().any(|r| r.id.eq_ignore_ascii_case(id)) {
-            return fatal(format!("--skip-rule {id}: no such rule (see `rebootscan rules`)"));
-        }
+    // Checked before any output file is created; `scan_all` checks again for library callers.
+    if let Err(error) = rebootscan::rules::validate_ids(&options.rules.skip) {
+        return fatal(format!("--skip-rule {error}"));
     }
 
+    // Only an output that cannot be written is reported against the output file.
+    let describe = |error: ScanError<io::Error>, target: &str| match error {
+        ScanError::Sink(error) => format!("cannot write the report to {target}: {error}{OUTPUT_HINT}"),
+        ScanError::UnknownRule(unknown) => format!("--skip-rule {unknown}"),
+        other => other.to_string(),
+    };
     let result = match &args.output {
         Some(path) => match AtomicOutput::create(path) {
             Ok(output) => scan_into(&args, &options, &discovery, BufWriter::new(output.temp.as_file()))
-                .and_then(|tally| output.commit().map(|_| tally))
-                .map_err(|e| format!("cannot write the report to {}: {e}{OUTPUT_HINT}", path.display())),
+                .and_then(|tally| output.commit().map(|_| tally).map_err(ScanError::Sink))
+                .map_err(|e| describe(e, &path.display().to_string())),
             Err(error) => Err(format!("cannot write the report to {}: {error}{OUTPUT_HINT}", path.display())),
         },
-        None => scan_into(&args, &options, &discovery, BufWriter::new(io::stdout().lock())).map_err(|e| e.to_string()),
+        None => scan_into(&args, &options, &discovery, BufWriter::new(io::stdout().lock())).map_err(|e| match e {
+            ScanError::Sink(error) => error.to_string(),
+            other => describe(other, "standard output"),
+        }),
     };
     let tally = match result {
-        Ok(tally) => tally,
+        Ok(summary) => summary,
         Err(message) => return fatal(message),
     };
     eprintln!(
@@ -456,11 +385,12 @@ fn run_scan(args: ScanArgs) -> ExitCode {
 /// What to do when an output file cannot be written.
 const OUTPUT_HINT: &str = " (choose a folder that exists and that you may write to)";
 
-/// Machines scanned in parallel per batch; reports are written in discovery order, so the
-/// same input gives a byte-identical report, and memory is bounded by the batch.
-const BATCH: usize = 64;
-
-fn scan_into<W: Write>(args: &ScanArgs, options: &ScanOptions, discovery: &Discovery, out: W) -> io::Result<Tally> {
+fn scan_into<W: Write>(
+    args: &ScanArgs,
+    options: &ScanOptions,
+    discovery: &Discovery,
+    out: W,
+) -> Result<ScanSummary, ScanError<io::Error>> {
     let progress = (io::stderr().is_terminal() && discovery.machines.len() > 1).then(|| {
         let bar = indicatif::ProgressBar::new(discovery.machines.len() as u64);
         if let Ok(style) =
@@ -470,58 +400,54 @@ fn scan_into<W: Write>(args: &ScanArgs, options: &ScanOptions, discovery: &Disco
         }
         bar
     });
-    let mut sink = ReportSink::new(args.format, out)?;
+    let format = match args.format {
+        Format::Text => OutputFormat::Text,
+        Format::Json => OutputFormat::Json,
+        Format::Jsonl => OutputFormat::Jsonl,
+        Format::Csv => OutputFormat::Csv,
+    };
+    let mut writer = ReportWriter::new(format, out).map_err(ScanError::Sink)?;
     let mut findings_csv = match &args.findings_csv {
         Some(path) => {
-            let output = AtomicOutput::create(path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot write the findings CSV to {}: {e}{OUTPUT_HINT}", path.display()),
-                )
-            })?;
-            let writer = report::csv::writer(BufWriter::new(output.temp.reopen()?), report::csv::FINDING_COLUMNS)
-                .map_err(io::Error::other)?;
-            Some((output, writer))
+            let opened = AtomicOutput::create(path)
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot write the findings CSV to {}: {e}{OUTPUT_HINT}", path.display()),
+                    )
+                })
+                .and_then(|output| {
+                    let file = output.temp.reopen()?;
+                    let writer = report::csv::writer(BufWriter::new(file), report::csv::FINDING_COLUMNS)
+                        .map_err(io::Error::other)?;
+                    Ok((output, writer))
+                });
+            Some(opened.map_err(ScanError::Sink)?)
         }
         None => None,
     };
-    let mut tally = Tally::default();
-    for batch in discovery.machines.chunks(BATCH) {
-        let reports: Vec<MachineReport> = batch
-            .par_iter()
-            .map(|spec| {
-                let report = scan::scan_machine(spec, options);
-                if let Some(bar) = &progress {
-                    bar.inc(1);
-                }
-                report
-            })
-            .collect();
-        for machine in &reports {
-            tally.machines += 1;
-            match machine.verdict {
-                Verdict::Pending => tally.pending += 1,
-                Verdict::Unknown => tally.unknown += 1,
-                Verdict::NotPending => {}
-            }
-            if !machine.fully_analysed() {
-                tally.with_errors += 1;
-            }
-            sink.write(machine)?;
-            if let Some((_, writer)) = &mut findings_csv {
-                for row in report::csv::finding_rows(machine) {
-                    writer.write_record(row).map_err(io::Error::other)?;
-                }
+    let tick = || {
+        if let Some(bar) = &progress {
+            bar.inc(1);
+        }
+    };
+    let scanned = scan::scan_all_with_progress(discovery, options, &tick, |machine| -> io::Result<()> {
+        writer.write(&machine)?;
+        if let Some((_, findings)) = &mut findings_csv {
+            for row in report::csv::finding_rows(&machine) {
+                findings.write_record(row).map_err(io::Error::other)?;
             }
         }
-    }
+        Ok(())
+    });
+    let summary = scanned?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    sink.finish(discovery)?;
-    if let Some((output, writer)) = findings_csv {
-        writer.into_inner().map_err(|e| io::Error::other(e.to_string()))?.flush()?;
-        output.commit()?;
+    writer.finish(discovery).map_err(ScanError::Sink)?;
+    if let Some((output, findings)) = findings_csv {
+        let flushed = findings.into_inner().map_err(|e| io::Error::other(e.to_string())).and_then(|mut f| f.flush());
+        flushed.and_then(|()| output.commit()).map_err(ScanError::Sink)?;
     }
-    Ok(tally)
+    Ok(summary)
 }

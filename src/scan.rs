@@ -4,14 +4,15 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::discover::MachineSpec;
+use crate::discover::{Discovery, MachineSpec};
 use crate::load::kind::HiveKind;
 use crate::load::{HiveFile, LoadError, LoadOptions};
 use crate::report::{FileError, HiveReport, InputFile, MachineReport, PendingUpdates};
-use crate::rules::{self, HiveSlot, MachineHives, RuleOptions};
-use crate::verdict;
+use crate::rules::{self, HiveSlot, MachineHives, RuleOptions, UnknownRule};
+use crate::verdict::{self, Verdict};
 
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
@@ -19,6 +20,105 @@ pub struct ScanOptions {
     pub rules: RuleOptions,
     /// Report the SHA-256 of every input file (reads every byte of every hive and log).
     pub hash: bool,
+    /// Worker threads for [`scan_all`]; `None` uses rayon's global pool (one per core).
+    pub jobs: Option<usize>,
+}
+
+/// Machines scanned in parallel per batch by [`scan_all`]: reports are handed over in
+/// discovery order, so the same input gives a byte-identical report, and memory is bounded by
+/// the batch, not by the number of machines.
+pub const BATCH: usize = 64;
+
+/// Counts over a whole scan, for a closing summary and an exit status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanSummary {
+    pub machines: usize,
+    pub pending: usize,
+    pub unknown: usize,
+    /// Machines with at least one error (an input not read, a lookup that failed).
+    pub with_errors: usize,
+}
+
+impl ScanSummary {
+    fn count(&mut self, machine: &MachineReport) {
+        self.machines += 1;
+        match machine.verdict {
+            Verdict::Pending => self.pending += 1,
+            Verdict::Unknown => self.unknown += 1,
+            Verdict::NotPending => {}
+        }
+        if !machine.fully_analysed() {
+            self.with_errors += 1;
+        }
+    }
+}
+
+/// Why [`scan_all`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError<E> {
+    /// A rule to skip names no rule; nothing was scanned.
+    #[error("skip rule {0}")]
+    UnknownRule(#[from] UnknownRule),
+    /// The worker threads asked for could not be started; nothing was scanned.
+    #[error("cannot start {jobs} worker threads: {reason}")]
+    Threads { jobs: usize, reason: String },
+    /// The sink refused a report (an output that cannot be written); the scan stopped there.
+    #[error("{0}")]
+    Sink(E),
+}
+
+/// Scans every machine of `discovery`, in parallel batches of [`BATCH`], and hands each
+/// report to `sink` in discovery order. Stops at the first error of the sink.
+pub fn scan_all<E>(
+    discovery: &Discovery,
+    options: &ScanOptions,
+    sink: impl FnMut(MachineReport) -> Result<(), E>,
+) -> Result<ScanSummary, ScanError<E>> {
+    scan_all_with_progress(discovery, options, &|| {}, sink)
+}
+
+/// [`scan_all`], calling `progress` (from worker threads) as each machine is done, before
+/// its batch reaches the sink.
+pub fn scan_all_with_progress<E>(
+    discovery: &Discovery,
+    options: &ScanOptions,
+    progress: &(dyn Fn() + Sync),
+    mut sink: impl FnMut(MachineReport) -> Result<(), E>,
+) -> Result<ScanSummary, ScanError<E>> {
+    rules::validate_ids(&options.rules.skip)?;
+    // A pool of the run's own rather than rayon's global one: a library caller (the Python
+    // binding) may scan several times with different thread counts.
+    let pool = match options.jobs {
+        Some(jobs) => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(jobs.max(1))
+                .build()
+                .map_err(|e| ScanError::Threads { jobs, reason: e.to_string() })?,
+        ),
+        None => None,
+    };
+    let scan_batch = |batch: &[MachineSpec]| -> Vec<MachineReport> {
+        batch
+            .par_iter()
+            .map(|spec| {
+                let report = scan_machine(spec, options);
+                progress();
+                report
+            })
+            .collect()
+    };
+    let mut summary = ScanSummary::default();
+    for batch in discovery.machines.chunks(BATCH) {
+        let reports = match &pool {
+            Some(pool) => pool.install(|| scan_batch(batch)),
+            None => scan_batch(batch),
+        };
+        for machine in reports {
+            summary.count(&machine);
+            sink(machine).map_err(ScanError::Sink)?;
+        }
+    }
+    Ok(summary)
 }
 
 /// SHA-256 of a file, streamed (never the whole file in memory).

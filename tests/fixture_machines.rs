@@ -75,3 +75,67 @@ fn patch_level_is_reported_in_json_and_csv() {
     assert_eq!(column("servicing_status"), "in servicing");
     assert_eq!(column("pending_cumulative_update"), "KB5039212");
 }
+
+/// `scan_all` hands the reports over in discovery order with any number of threads, counts
+/// them, and the streamed JSON document is the `ScanDocument` of the same reports.
+#[test]
+fn scan_all_is_ordered_and_streams_the_scan_document() {
+    use rebootscan::report::writer::{OutputFormat, ReportWriter, ScanDocument};
+    use rebootscan::scan::{scan_all, ScanError};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/machines");
+    let discovery = discover(&[root]);
+    let mut streamed = Vec::new();
+    let mut reports = Vec::new();
+    for jobs in [Some(1), Some(3), None] {
+        let options = ScanOptions { jobs, ..ScanOptions::default() };
+        let mut writer = ReportWriter::new(OutputFormat::Json, Vec::new()).unwrap();
+        let mut labels = Vec::new();
+        reports.clear();
+        let summary = scan_all(&discovery, &options, |report| -> std::io::Result<()> {
+            writer.write(&report)?;
+            labels.push(report.machine.clone());
+            reports.push(report);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(labels, discovery.machines.iter().map(|m| m.label.clone()).collect::<Vec<_>>());
+        assert_eq!((summary.machines, summary.pending, summary.unknown, summary.with_errors), (7, 4, 0, 0));
+        let bytes = writer.finish(&discovery).unwrap();
+        if !streamed.is_empty() {
+            assert_eq!(bytes, streamed, "jobs {jobs:?}: not byte-identical");
+        }
+        streamed = bytes;
+    }
+    let parsed: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
+    let document = serde_json::to_value(ScanDocument::new(reports, &discovery)).unwrap();
+    assert_eq!(parsed, document);
+
+    let options = ScanOptions {
+        rules: rebootscan::rules::RuleOptions { skip: vec!["cbs_reboot_pendng".into()], ..Default::default() },
+        ..ScanOptions::default()
+    };
+    let mut called = false;
+    let refused = scan_all(&discovery, &options, |_| -> Result<(), std::io::Error> {
+        called = true;
+        Ok(())
+    });
+    match refused {
+        Err(ScanError::UnknownRule(unknown)) => assert_eq!(unknown.close.first(), Some(&"cbs_reboot_pending")),
+        other => panic!("expected an unknown rule, got {other:?}"),
+    }
+    assert!(!called, "nothing may be scanned when a rule id is wrong");
+
+    // The sink's error stops the scan at once.
+    let mut seen = 0;
+    let stopped = scan_all(&discovery, &ScanOptions::default(), |_| {
+        seen += 1;
+        if seen == 2 {
+            Err("disk full")
+        } else {
+            Ok(())
+        }
+    });
+    assert!(matches!(stopped, Err(ScanError::Sink("disk full"))));
+    assert_eq!(seen, 2);
+}

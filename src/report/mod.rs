@@ -3,6 +3,7 @@
 
 pub mod csv;
 pub mod text;
+pub mod writer;
 
 use std::path::Path;
 

@@ -559,6 +559,66 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
+/// A rule id that names no rule of the table, with the ids that look like it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{id}: no such rule{}; `rebootscan rules` lists every id", close_ids_hint(.close))]
+pub struct UnknownRule {
+    pub id: String,
+    /// Ids of the table close to `id` (typos, a missing or extra word), closest first.
+    pub close: Vec<&'static str>,
+}
+
+fn close_ids_hint(close: &[&str]) -> String {
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!(" (close: {})", close.join(", "))
+    }
+}
+
+/// Checks ids given by a user (`--skip-rule`): each must name a rule, case-insensitively.
+pub fn validate_ids(ids: &[String]) -> Result<(), UnknownRule> {
+    for id in ids {
+        if !RULES.iter().any(|r| r.id.eq_ignore_ascii_case(id)) {
+            return Err(UnknownRule { id: id.clone(), close: close_ids(id) });
+        }
+    }
+    Ok(())
+}
+
+/// Up to five ids within a small edit distance of `id`, or containing it (or contained in it).
+fn close_ids(id: &str) -> Vec<&'static str> {
+    const SHOWN: usize = 5;
+    let wanted = id.to_ascii_lowercase();
+    let allowed = (wanted.chars().count() / 4).max(2);
+    let mut scored: Vec<(usize, &'static str)> = RULES
+        .iter()
+        .filter_map(|rule| {
+            let distance = edit_distance(&wanted, rule.id);
+            let contains = wanted.len() >= 3 && (rule.id.contains(&wanted) || wanted.contains(rule.id));
+            (distance <= allowed || contains).then_some((distance, rule.id))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(SHOWN).map(|(_, id)| id).collect()
+}
+
+/// Levenshtein distance over characters (ids are a few dozen characters: no need for more).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,6 +631,33 @@ mod tests {
         }
         // The 33 indicators of the catalogue, plus the cumulative-update row.
         assert_eq!(RULES.len(), 34);
+    }
+
+    #[test]
+    fn unknown_ids_are_refused_with_close_ids() {
+        assert_eq!(validate_ids(&["CBS_Reboot_Pending".into(), "msi_in_progress".into()]), Ok(()));
+        let error = validate_ids(&["cbs_reboot_pendng".into()]).unwrap_err();
+        assert_eq!(error.id, "cbs_reboot_pendng");
+        assert_eq!(error.close.first(), Some(&"cbs_reboot_pending"));
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "cbs_reboot_pendng: no such rule (close: {}); `rebootscan rules` lists every id",
+                error.close.join(", ")
+            )
+        );
+        let renames = validate_ids(&["file_rename".into()]).unwrap_err();
+        assert!(renames.close.contains(&"session_manager_file_rename_operations"), "{:?}", renames.close);
+        let nothing = validate_ids(&["zzzzzzzzzzzz".into()]).unwrap_err();
+        assert!(nothing.close.is_empty());
+        assert_eq!(nothing.to_string(), "zzzzzzzzzzzz: no such rule; `rebootscan rules` lists every id");
+    }
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
     }
 
     #[test]

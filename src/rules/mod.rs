@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::load::filetime::FileTime;
 use crate::load::kind::HiveKind;
 
-pub use catalogue::{Check, Rule, Strength, Volatility, RULES};
+pub use catalogue::{validate_ids, Check, Rule, Strength, UnknownRule, Volatility, RULES};
 pub use evaluate::{evaluate, Evidence, HiveSlot, MachineHives, RuleOptions};
 
 /// One piece of evidence: a rule that fired, where, and what the registry holds.
