@@ -80,6 +80,10 @@ enum Command {
         /// Print the table as Markdown (used to generate the README's rule list).
         #[arg(long)]
         markdown: bool,
+        /// Print the path classes of PendingFileRenameOperations and the strength each yields
+        /// instead of the rules.
+        #[arg(long)]
+        classes: bool,
     },
 }
 
@@ -150,7 +154,8 @@ fn main() -> ExitCode {
         Command::Discover { paths } => print_discovery(&discover::discover(&paths)),
         Command::Inspect { hives, json, no_logs } => run_inspect(&hives, json, no_logs),
         Command::Recover { hive, output } => run_recover(&hive, &output),
-        Command::Rules { markdown } => print_rules(markdown),
+        Command::Rules { markdown, classes: false } => print_rules(markdown),
+        Command::Rules { markdown, classes: true } => print_path_classes(markdown),
         Command::PatchTable => {
             let info = rebootscan::patch::table_info();
             out!("table date: {}", info.date);
@@ -275,6 +280,49 @@ fn print_rules(markdown: bool) -> ExitCode {
             }
             out!("    pending when: {}; source: {}", rule.pending_when, rule.source);
         }
+    }
+    ExitCode::from(EXIT_OK)
+}
+
+fn print_path_classes(markdown: bool) -> ExitCode {
+    use rebootscan::rules::pfro::{Applies, CLASS_STRENGTHS, PATH_CLASSES, TEMP_EXTENSIONS};
+    let folder = |row: &rebootscan::rules::pfro::PathClass| {
+        if row.under.is_empty() {
+            row.anchor.label().to_string()
+        } else {
+            format!("{}\\{}", row.anchor.label(), row.under)
+        }
+    };
+    let applies = |row: &rebootscan::rules::pfro::PathClass| match row.applies {
+        Applies::Any => "deletes and rename targets",
+        Applies::DeleteOnly => "deletes only",
+    };
+    if markdown {
+        out!("| class | strength | meaning |");
+        out!("|---|---|---|");
+        for class in CLASS_STRENGTHS {
+            out!("| `{}` | {} | {} |", class.class.label(), class.strength.label(), class.meaning);
+        }
+        out!();
+        out!("| # | folder (and everything below it) | applies to | class | why |");
+        out!("|---|---|---|---|---|");
+        for (index, row) in PATH_CLASSES.iter().enumerate() {
+            out!("| {} | `{}` | {} | `{}` | {} |", index + 1, folder(row), applies(row), row.class.label(), row.why);
+        }
+        out!();
+        out!(
+            "A delete of a file ending in {} is `temp_cleanup` wherever it is; so is a rename to such a name outside every folder above. Anything else is `other`.",
+            TEMP_EXTENSIONS.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+        );
+    } else {
+        for class in CLASS_STRENGTHS {
+            out!("{:<16} {:<8} {}", class.class.label(), class.strength.label(), class.meaning);
+        }
+        out!();
+        for row in PATH_CLASSES {
+            out!("{:<16} {:<60} {} ({})", row.class.label(), folder(row), row.why, applies(row));
+        }
+        out!("temp_cleanup     any delete of a file ending in {}", TEMP_EXTENSIONS.join(" "));
     }
     ExitCode::from(EXIT_OK)
 }

@@ -127,3 +127,117 @@ fn unpaired_final_source_is_a_delete_and_listed_as_malformed() {
     let text = scan_text(dir.path());
     assert!(text.contains("malformed: unpaired final source"), "{text}");
 }
+
+fn profile_list(software: &mut HiveSpec, profiles_directory: &str, profiles: &[(&str, &str)]) {
+    let list = "Microsoft\\Windows NT\\CurrentVersion\\ProfileList";
+    software.set_value(list, ValueSpec::expand_sz("ProfilesDirectory", profiles_directory));
+    software.set_value(list, ValueSpec::expand_sz("ProgramData", "%SystemDrive%\\ProgramData"));
+    for (sid, path) in profiles {
+        software.set_value(&format!("{list}\\{sid}"), ValueSpec::expand_sz("ProfileImagePath", path));
+    }
+}
+
+#[test]
+fn profile_cache_only_renames_are_weak_and_not_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut system = system("CACHE-01");
+    let cache = "\\??\\C:\\Users\\alice\\AppData\\Local\\Microsoft\\Windows\\INetCache";
+    system.set_value(
+        SESSION_MANAGER,
+        ValueSpec::multi_sz(
+            "PendingFileRenameOperations",
+            &[
+                &format!("{cache}\\IE\\5XK2Q1LM\\analytics[1].js"),
+                "",
+                &format!("{cache}\\Low\\IE\\container.dat"),
+                "",
+                "\\??\\C:\\Users\\ALICE~1\\AppData\\Local\\Temp\\nsq3A1.tmp\\System.dll",
+                "",
+                "\\??\\C:\\Windows\\System32\\config\\systemprofile\\AppData\\Local\\Microsoft\\Windows\\INetCache\\a.dat",
+                "",
+            ],
+        ),
+    );
+    let mut software = software();
+    profile_list(
+        &mut software,
+        "%SystemDrive%\\Users",
+        &[("S-1-5-18", "%systemroot%\\system32\\config\\systemprofile"), ("S-1-5-21-1-2-3-1001", "C:\\Users\\alice")],
+    );
+    let machine = scan_json(dir.path(), &[("SYSTEM", &system), ("SOFTWARE", &software)]);
+    assert_eq!(machine["verdict"], "not_pending", "{machine:#}");
+    let pfro = finding(&machine, "pending_file_rename_operations");
+    assert_eq!(pfro["strength"], "weak");
+    for operation in pfro["data"]["operations"].as_array().unwrap() {
+        assert_eq!(operation["class"], "temp_cleanup", "{operation:#}");
+    }
+    assert_eq!(pfro["data"]["counts"]["windows_system"], 0);
+    assert_eq!(machine["context"]["folders"]["source"], "software");
+    assert_eq!(machine["context"]["folders"]["profiles_directories"], serde_json::json!(["C:\\Users"]));
+}
+
+/// The classes follow the folders SOFTWARE names: Windows on D:, profiles on E:.
+#[test]
+fn classes_are_anchored_to_the_machines_own_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut system = system("DRIVES-01");
+    system.set_value(
+        SESSION_MANAGER,
+        ValueSpec::multi_sz(
+            "PendingFileRenameOperations",
+            &[
+                "\\??\\E:\\Profiles\\bob\\AppData\\Local\\Microsoft\\OneDrive\\new\\FileSync.dll",
+                "!\\??\\E:\\Profiles\\bob\\AppData\\Local\\Microsoft\\OneDrive\\FileSync.dll",
+                "\\??\\C:\\Windows\\System32\\leftover.dll",
+                "",
+                "\\SystemRoot\\System32\\SET9.tmp",
+                "!\\SystemRoot\\System32\\drivers\\netio.sys",
+                "\\??\\D:\\Apps\\Tool\\tool.exe.new",
+                "!\\??\\D:\\Apps\\Tool\\tool.exe",
+            ],
+        ),
+    );
+    let mut software = software();
+    software.set_value("Microsoft\\Windows NT\\CurrentVersion", ValueSpec::sz("SystemRoot", "D:\\WINDOWS"));
+    let current_version = "Microsoft\\Windows\\CurrentVersion";
+    software.set_value(current_version, ValueSpec::sz("ProgramFilesDir", "D:\\Apps"));
+    software.set_value(current_version, ValueSpec::sz("ProgramW6432Dir", "D:\\Apps"));
+    software.set_value(current_version, ValueSpec::sz("ProgramFilesDir (x86)", "D:\\Apps (x86)"));
+    profile_list(&mut software, "E:\\Profiles", &[("S-1-5-18", "%systemroot%\\system32\\config\\systemprofile")]);
+    let machine = scan_json(dir.path(), &[("SYSTEM", &system), ("SOFTWARE", &software)]);
+    let folders = &machine["context"]["folders"];
+    assert_eq!(folders["system_root"], "D:\\WINDOWS");
+    assert_eq!(folders["program_files"], serde_json::json!(["D:\\Apps", "D:\\Apps (x86)"]));
+    assert_eq!(folders["profiles"], serde_json::json!(["D:\\WINDOWS\\system32\\config\\systemprofile"]));
+    assert_eq!(folders["program_data"], "D:\\ProgramData");
+    let pfro = finding(&machine, "pending_file_rename_operations");
+    let classes: Vec<&str> =
+        pfro["data"]["operations"].as_array().unwrap().iter().map(|o| o["class"].as_str().unwrap()).collect();
+    assert_eq!(classes, ["user_profile", "other", "windows_system", "program_files"]);
+    assert_eq!(pfro["strength"], "strong");
+
+    let text = scan_text(dir.path());
+    assert!(text.contains("[user_profile]"), "{text}");
+    let csv = rebootscan(&["scan", dir.path().to_str().unwrap(), "--format", "csv"]);
+    let mut reader = csv::Reader::from_reader(&csv.stdout[..]);
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let column = |name: &str| row.get(header.iter().position(|h| h == name).unwrap()).unwrap().to_string();
+    assert_eq!(column("pfro_user_profile"), "1");
+    assert_eq!(column("pfro_windows_system"), "1");
+    assert_eq!(column("pfro_other"), "1");
+}
+
+#[test]
+fn readme_path_classes_are_generated_from_the_table() {
+    let output = rebootscan(&["rules", "--classes", "--markdown"]);
+    assert!(output.status.success());
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let begin = readme.find("<!-- classes:begin -->\n").expect("begin marker") + "<!-- classes:begin -->\n".len();
+    let end = readme.find("<!-- classes:end -->").expect("end marker");
+    assert_eq!(
+        &readme[begin..end],
+        String::from_utf8_lossy(&output.stdout),
+        "README path classes are stale: regenerate them with `rebootscan rules --classes --markdown`"
+    );
+}

@@ -136,6 +136,84 @@ fn pfro_of_the_windows_10_hive_is_rated_strong_with_classes() {
     assert!(warnings.iter().any(|w| w.contains("may be missing")), "{warnings:?}");
 }
 
+const SYSTEM: &str = "windows_system";
+const PROGRAM: &str = "program_files";
+const CLEAN: &str = "temp_cleanup";
+
+/// The class of each of the Windows 10 1903 hive's 101 operations, in execution order,
+/// reviewed by hand against the paths (machine folders are Windows' defaults: this evidence
+/// has no SOFTWARE).
+#[rustfmt::skip]
+const WIN10_1903_CLASSES: [&str; 101] = [
+    // 0–2: SET*.tmp deletes in System32\drivers (driver installation leftovers)
+    CLEAN, CLEAN, CLEAN,
+    // 3–19: spool\DRIVERS\…\New\X -> spool\DRIVERS\…\X: printer-driver files replaced
+    SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM,
+    // 20–26: SET*.tmp deletes in System32\drivers
+    CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN,
+    // 27: AppCompat\Programs\Amcache.hve.tmp replaces Amcache.hve (under the system root)
+    SYSTEM,
+    // 28–29: SET*.tmp deletes
+    CLEAN, CLEAN,
+    // 30: Amcache.hve replaced again
+    SYSTEM,
+    // 31–33: Chrome\Temp scoped_dir and old_chrome.exe (Chrome updater scratch folder)
+    CLEAN, CLEAN, CLEAN,
+    // 34: old Google\Update\1.3.34.11 folder deleted after a self-update
+    CLEAN,
+    // 35–44: SET*.tmp deletes in System32\drivers
+    CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN,
+    // 45–59: printer-driver files replaced (second batch)
+    SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM, SYSTEM,
+    // 60–61: SET*.tmp deletes
+    CLEAN, CLEAN,
+    // 62: SET1A01.tmp replaces DRIVERS\vmhgfs.sys (VMware shared-folders driver)
+    SYSTEM,
+    // 63–65: SET*.tmp deletes in System32 and drivers
+    CLEAN, CLEAN, CLEAN,
+    // 66: Windows\TEMP\vmware-SYSTEM\… (system temp folder)
+    CLEAN,
+    // 67–75: C:\Users\tony\AppData\Local\Temp\DEL*.tmp (profile temp)
+    CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN,
+    // 76: old Google\Update\1.3.35.422 folder deleted
+    CLEAN,
+    // 77–88: profile Temp\chocolatey\DEL*.tmp
+    CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN,
+    // 89: 7-zip.dll.tmp replaces Program Files\7-Zip\7-zip.dll
+    PROGRAM,
+    // 90–99: SET*.tmp deletes in System32 and drivers
+    CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN, CLEAN,
+    // 100: old Google\Update\1.3.35.442 folder deleted
+    CLEAN,
+];
+
+#[test]
+fn every_operation_of_the_windows_10_hive_has_its_reviewed_class() {
+    let Some(corpus) = support::corpus::corpus_dir("every_operation_of_the_windows_10_hive_has_its_reviewed_class")
+    else {
+        return;
+    };
+    let report = scan_folder(&corpus.join("win10-1903"));
+    let pfro = report.findings.iter().find(|f| f.rule == "pending_file_rename_operations").unwrap();
+    let operations = pfro.data["operations"].as_array().unwrap();
+    assert_eq!(operations.len(), WIN10_1903_CLASSES.len());
+    for (operation, expected) in operations.iter().zip(WIN10_1903_CLASSES) {
+        assert_eq!(
+            operation["class"], expected,
+            "operation {}: {} {} -> {}",
+            operation["index"], operation["op"], operation["source_path"], operation["target_path"]
+        );
+    }
+    let counts = &pfro.data["counts"];
+    assert_eq!(counts["windows_system"], 35);
+    assert_eq!(counts["program_files"], 1);
+    assert_eq!(counts["temp_cleanup"], 65);
+    assert_eq!(counts["user_profile"], 0);
+    assert_eq!(counts["other"], 0);
+    assert_eq!(pfro.strength, rebootscan::rules::Strength::Strong);
+    assert_eq!(report.context.folders.source, rebootscan::rules::folders::FolderSource::Defaults);
+}
+
 #[test]
 fn delta_hive_opens_and_says_what_it_is() {
     let Some(corpus) = support::corpus::corpus_dir("delta_hive_opens_and_says_what_it_is") else { return };

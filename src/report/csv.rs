@@ -17,6 +17,7 @@ pub const MACHINE_COLUMNS: &[&str] = &[
     "pfro_operations",
     "pfro_windows_system",
     "pfro_program_files",
+    "pfro_user_profile",
     "pfro_temp_cleanup",
     "pfro_other",
     "pending_packages",
@@ -93,6 +94,7 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
         pfro_count(report, None).to_string(),
         pfro_count(report, Some(OperationClass::WindowsSystem)).to_string(),
         pfro_count(report, Some(OperationClass::ProgramFiles)).to_string(),
+        pfro_count(report, Some(OperationClass::UserProfile)).to_string(),
         pfro_count(report, Some(OperationClass::TempCleanup)).to_string(),
         pfro_count(report, Some(OperationClass::Other)).to_string(),
         report

@@ -114,7 +114,7 @@ pub static RULES: &[Rule] = &[
         check: Check::PendingFileRenames,
         strength: Strength::Strong,
         volatility: Volatility::Persistent,
-        pending_when: "at least one (source, target) pair; strong when system or program files are replaced or deleted, weak when only temp files are cleaned up",
+        pending_when: "at least one (source, target) pair; rated by the classes of its operations (README, Path classes): strong when system or program files change, medium for profiles and unknown places, weak when only temp files and caches are cleaned up",
         explanation: "MoveFileEx(MOVEFILE_DELAY_UNTIL_REBOOT) queues renames and deletes that SMSS performs at the next boot",
         source: "MoveFileEx docs; Windows 2000 Resource Kit cc960241; hansr 2006",
     },

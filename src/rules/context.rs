@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::load::filetime::FileTime;
 use crate::load::reader::{Key, ReadError, ValueData};
+use crate::rules::folders::MachineFolders;
 
 /// Operating-system facts from SOFTWARE `Microsoft\Windows NT\CurrentVersion`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -42,6 +43,9 @@ pub struct MachineContext {
     pub os: OsInfo,
     /// `Control\Windows\ShutdownTime`: the last clean shutdown recorded.
     pub last_shutdown: Option<FileTime>,
+    /// The folders pending file operations are classified against (from SOFTWARE, else
+    /// Windows' defaults).
+    pub folders: MachineFolders,
 }
 
 fn typed(key: &Key<'_>, name: &str) -> Result<Option<ValueData>, ReadError> {
@@ -82,6 +86,7 @@ pub fn read_system(root: &Key<'_>, control_set: &str, context: &mut MachineConte
 
 /// Reads the SOFTWARE part of the context.
 pub fn read_software(root: &Key<'_>, context: &mut MachineContext) -> Result<(), ReadError> {
+    context.folders = MachineFolders::read(root)?;
     let Some(key) = root.subpath("Microsoft\\Windows NT\\CurrentVersion")? else { return Ok(()) };
     let os = &mut context.os;
     os.product_name = text(&key, "ProductName")?;

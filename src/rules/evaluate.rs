@@ -247,7 +247,7 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                 return Ok(Outcome::Absent);
             };
             let raw = value.data()?;
-            let classified = ClassifiedRenames::new(pending_renames::decode(&raw));
+            let classified = ClassifiedRenames::new(pending_renames::decode(&raw), &context.folders);
             let mut finding = scope.finding(
                 rule,
                 &key,

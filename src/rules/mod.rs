@@ -5,6 +5,7 @@ pub mod catalogue;
 pub mod cbs;
 pub mod context;
 pub mod evaluate;
+pub mod folders;
 pub mod pfro;
 
 use serde::Serialize;
