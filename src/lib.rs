@@ -14,4 +14,5 @@ pub mod patch;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod source;
 pub mod verdict;

@@ -19,6 +19,7 @@ use rebootscan::discover::discover;
 use rebootscan::image::source::{ImageFile, ImageSpec};
 use rebootscan::image::volume::{FileProblem, NtfsVolume};
 use rebootscan::scan::{scan_machine, ScanOptions};
+use rebootscan::source::{BlockSource, EntryKind, FileTree};
 use rebootscan::verdict::Verdict;
 use support::hive_writer::{HiveSpec, ValueSpec};
 use support::log_writer::new_format_log;
@@ -310,9 +311,27 @@ fn committed_volumes_hold_what_this_test_builds() {
         std::fs::write(&path, volume(name)).unwrap();
         let image = ImageFile::open(&ImageSpec::for_path(&path)).unwrap();
         let len = image.len();
-        let mut ntfs = NtfsVolume::open(image, 0, len).unwrap();
+        let mut ntfs = NtfsVolume::open(Box::new(image), 0, len, format!("{name} [volume]")).unwrap();
+        assert_eq!(ntfs.name(), format!("{name} [volume]"));
         for entry in volume_files(name) {
             let components: Vec<&str> = entry.path.split('/').collect();
+            // The volume as a file tree: the file is listed in its folder, once (no 8.3
+            // twin), with its size; its folders are directories.
+            let (file_name, folder) = components.split_last().unwrap();
+            let listed = ntfs.list(folder).unwrap().unwrap();
+            let matching: Vec<_> = listed.iter().filter(|e| e.name.eq_ignore_ascii_case(file_name)).collect();
+            assert_eq!(matching.len(), 1, "{name}: {} listed {listed:?}", entry.path);
+            assert_eq!(matching[0].kind, EntryKind::File, "{name}: {}", entry.path);
+            let metadata = ntfs.metadata(&components).unwrap().unwrap();
+            assert_eq!((metadata.kind, metadata.size), (EntryKind::File, entry.bytes.len() as u64), "{}", entry.path);
+            assert_eq!(ntfs.metadata(folder).unwrap().unwrap().kind, EntryKind::Directory, "{}", entry.path);
+            if !entry.compressed && entry.bytes.len() > 2 {
+                let tail = rebootscan::source::with_file(&mut ntfs, &components, 1 << 20, |file| {
+                    let mut tail = [0u8; 2];
+                    file.read_exact_at(file.len() - 2, &mut tail).map(|()| tail)
+                });
+                assert_eq!(tail.unwrap().unwrap().unwrap()[..], entry.bytes[entry.bytes.len() - 2..], "{}", entry.path);
+            }
             let read = ntfs.read_file(&components, 1 << 30);
             if entry.compressed {
                 assert_eq!(read, Err(FileProblem::Compressed), "{name}: {} must be NTFS-compressed", entry.path);

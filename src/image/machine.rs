@@ -12,12 +12,13 @@ use sha2::{Digest, Sha256};
 use crate::image::container::{self, Container};
 use crate::image::partition::{self, Layout, PartitionError, Scheme};
 use crate::image::pe_version::{self, PeError};
-use crate::image::source::{ImageFile, ImageSpec};
-use crate::image::volume::{FileProblem, NtfsVolume, VolumeError};
+use crate::image::source::{self, ImageSpec, OpenImageError};
+use crate::image::volume::{NtfsVolume, VolumeError};
 use crate::load::base_block::BaseBlock;
 use crate::load::{HiveFile, LoadError, LoadOptions};
 use crate::report::{FileError, InputFile};
 use crate::rules::Finding;
+use crate::source::{EntryKind, FileProblem, FileTree};
 
 /// The hives a machine is scanned from, by their usual file names.
 const HIVE_NAMES: [&str; 3] = ["SYSTEM", "SOFTWARE", "COMPONENTS"];
@@ -169,20 +170,20 @@ struct Candidate {
 }
 
 /// The config folder (as components) and the hive names found in it.
-type WindowsInstall = (Vec<String>, Vec<String>);
+pub type WindowsInstall = (Vec<String>, Vec<String>);
 
 /// Finds the Windows volumes of an image. Reads the partition table, each NTFS boot sector and
 /// a few directory entries; no hive.
 pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
     let fail = |problem| ImageError { path: spec.path.clone(), problem };
-    let mut image = ImageFile::open(spec).map_err(|e| fail(ImageProblem::Io(e)))?;
-    let mut head = vec![0u8; 4096];
-    let read = image.read_at(0, &mut head).map_err(|e| fail(ImageProblem::Io(e)))?;
-    head.truncate(read);
-    if let Some(container) = container::detect(&head) {
-        return Err(fail(ImageProblem::Container(container)));
-    }
-    let layout = partition::read_layout(&mut image).map_err(|e| fail(ImageProblem::Partition(e)))?;
+    let open = || {
+        source::open_image(spec).map_err(|e| match e {
+            OpenImageError::Io(error) => fail(ImageProblem::Io(error)),
+            OpenImageError::Container(container) => fail(ImageProblem::Container(container)),
+        })
+    };
+    let mut image = open()?;
+    let layout = partition::read_layout(image.as_mut()).map_err(|e| fail(ImageProblem::Partition(e)))?;
     let image_name = spec.path.display().to_string();
     let mut probe = ImageProbe::default();
     let candidates: Vec<Candidate> = match layout {
@@ -210,8 +211,7 @@ pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
     };
     for Candidate { partition, scheme, start, length, type_name } in candidates {
         let name = volume_name(&image_name, partition);
-        let reopened = ImageFile::open(spec).map_err(|e| fail(ImageProblem::Io(e)))?;
-        let mut volume = match NtfsVolume::open(reopened, start, length) {
+        let mut volume = match NtfsVolume::open(open()?, start, length, name.clone()) {
             Ok(volume) => volume,
             Err(VolumeError::NotNtfs(what)) => {
                 probe.other_partitions.push(format!("{name}: {type_name}, {what}"));
@@ -288,15 +288,16 @@ pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
     Ok(probe)
 }
 
-/// The config folder and the hives in it, if the volume holds a Windows installation.
-fn find_windows(volume: &mut NtfsVolume) -> Result<Option<WindowsInstall>, FileProblem> {
+/// The config folder and the hive names found in it, if the tree (a volume, an archive, a
+/// folder) holds a Windows installation.
+pub fn find_windows(tree: &mut dyn FileTree) -> Result<Option<WindowsInstall>, FileProblem> {
     for windows in WINDOWS_FOLDERS {
         let config: Vec<String> = [windows, "System32", "config"].iter().map(|s| s.to_string()).collect();
         let components: Vec<&str> = config.iter().map(String::as_str).collect();
-        if !volume.is_directory(&components)? {
+        if !tree.metadata(&components)?.is_some_and(|m| m.kind == EntryKind::Directory) {
             continue;
         }
-        let (present, empty) = present_hives(volume, &config)?;
+        let (present, empty) = present_hives(tree, &config)?;
         let mut hives = present;
         // A 0-byte live hive is still evidence (of a broken copy): scan it so the report says so.
         hives.extend(empty);
@@ -309,15 +310,17 @@ fn find_windows(volume: &mut NtfsVolume) -> Result<Option<WindowsInstall>, FileP
 
 /// The hive files in `config`: (non-empty ones, empty ones). Compressed or otherwise
 /// unreadable hives count as present, so that the scan reports why they cannot be read.
-fn present_hives(volume: &mut NtfsVolume, config: &[String]) -> Result<(Vec<String>, Vec<String>), FileProblem> {
+fn present_hives(tree: &mut dyn FileTree, config: &[String]) -> Result<(Vec<String>, Vec<String>), FileProblem> {
     let mut present = Vec::new();
     let mut empty = Vec::new();
     for name in HIVE_NAMES {
         let mut path: Vec<&str> = config.iter().map(String::as_str).collect();
         path.push(name);
-        match volume.with_file(&path, 0, |file| file.size()) {
+        match tree.metadata(&path) {
             Ok(None) => {}
-            Ok(Some(0)) => empty.push(name.to_string()),
+            Ok(Some(metadata)) if metadata.kind == EntryKind::File && metadata.size == 0 => {
+                empty.push(name.to_string())
+            }
             Ok(Some(_)) | Err(_) => present.push(name.to_string()),
         }
     }
@@ -330,7 +333,8 @@ pub struct OpenedVolume {
     pub loaded: Vec<(PathBuf, Result<HiveFile, LoadError>)>,
     pub inputs: Vec<InputFile>,
     pub errors: Vec<FileError>,
-    volume: Option<NtfsVolume>,
+    /// The volume (or any tree) the hives came from.
+    volume: Option<Box<dyn FileTree>>,
     /// Drive letter of this volume as the installed Windows sees it (`C:`), and where that
     /// came from.
     system_drive: String,
@@ -356,12 +360,18 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
         system_drive_source: "assumed: SOFTWARE gives no SystemRoot",
     };
     let name = spec.name();
-    let image = match ImageFile::open(&spec.image) {
+    let image = match source::open_image(&spec.image) {
         Ok(image) => image,
         Err(error) => {
+            let why = match error {
+                OpenImageError::Io(error) => format!("cannot read the image: {error}"),
+                OpenImageError::Container(container) => {
+                    format!("{} image, not a raw disk image: {}", container.name(), container.conversion())
+                }
+            };
             for hive in &spec.hives {
                 let label = spec.file_label(hive);
-                opened.loaded.push((label.clone(), Err(unreadable(&label, format!("cannot read the image: {error}")))));
+                opened.loaded.push((label.clone(), Err(unreadable(&label, why.clone()))));
             }
             return opened;
         }
@@ -375,7 +385,7 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
             sha256: None,
         });
     }
-    let mut volume = match NtfsVolume::open(image, spec.start, spec.length) {
+    let mut volume = match NtfsVolume::open(image, spec.start, spec.length, name.clone()) {
         Ok(volume) => volume,
         Err(error) => {
             for hive in &spec.hives {
@@ -399,12 +409,12 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
         opened.system_drive = drive;
         opened.system_drive_source = "from SystemRoot in SOFTWARE";
     }
-    opened.volume = Some(volume);
+    opened.volume = Some(Box::new(volume));
     opened
 }
 
 fn load_hive(
-    volume: &mut NtfsVolume,
+    volume: &mut dyn FileTree,
     spec: &ImageVolume,
     hive: &str,
     label: &Path,
@@ -414,7 +424,7 @@ fn load_hive(
 ) -> Result<HiveFile, LoadError> {
     let mut path: Vec<&str> = spec.config.iter().map(String::as_str).collect();
     path.push(hive);
-    let bytes = match volume.read_file(&path, MAX_HIVE_SIZE) {
+    let bytes = match crate::source::read_file(volume, &path, MAX_HIVE_SIZE) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Err(unreadable(label, "no longer found on the volume".to_string())),
         Err(problem) => return Err(unreadable(label, problem.to_string())),
@@ -435,7 +445,7 @@ fn load_hive(
             let mut log_path: Vec<&str> = spec.config.iter().map(String::as_str).collect();
             log_path.push(&log_name);
             let log_label = label.with_file_name(&log_name);
-            match volume.read_file(&log_path, MAX_HIVE_SIZE) {
+            match crate::source::read_file(volume, &log_path, MAX_HIVE_SIZE) {
                 Ok(Some(log)) => {
                     inputs.push(InputFile {
                         path: log_label.display().to_string(),
@@ -507,7 +517,10 @@ impl OpenedVolume {
         if components.is_empty() {
             return FileCheck::new("not_checked", None, Some("the root folder".into()));
         }
-        match volume.with_file(&components, PE_READ_BUDGET, |file| (file.size(), pe_version::read_version(file))) {
+        let looked_up = crate::source::with_file(volume.as_mut(), &components, PE_READ_BUDGET, |file| {
+            (file.len(), pe_version::read_version(file))
+        });
+        match looked_up {
             Ok(None) => FileCheck::new("missing", None, None),
             Ok(Some((_, Ok(version)))) => FileCheck::new("present", Some(version.file_version), None),
             Ok(Some((size, Err(PeError::NotPe(why))))) => {
@@ -600,6 +613,22 @@ mod tests {
         mbr[446] = 0x12;
         assert!(!looks_like_image(&mbr), "bad status byte");
         assert!(!looks_like_image(b""));
+    }
+
+    #[test]
+    fn any_file_tree_is_probed_for_windows() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("WINNT/System32/config");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(config.join("SOFTWARE"), b"regf").unwrap();
+        std::fs::write(config.join("SYSTEM"), b"").unwrap();
+        let mut tree = crate::source::host::HostFolder::new(dir.path());
+        let (folder, hives) = find_windows(&mut tree).unwrap().unwrap();
+        assert_eq!(folder, ["WINNT", "System32", "config"]);
+        // The empty live hive is still listed, after the others, so the scan reports it.
+        assert_eq!(hives, ["SOFTWARE", "SYSTEM"]);
+        let mut empty = crate::source::host::HostFolder::new(dir.path().join("WINNT"));
+        assert_eq!(find_windows(&mut empty).unwrap(), None);
     }
 
     #[test]

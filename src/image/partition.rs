@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::image::source::ImageFile;
+use crate::source::BlockSource;
 
 /// What an image holds at its start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub fn is_volume_boot_sector(head: &[u8]) -> bool {
     matches!(head.get(3..11), Some(b"NTFS    ") | Some(b"-FVE-FS-"))
 }
 
-fn read_exact_at(image: &mut ImageFile, offset: u64, len: usize) -> Result<Vec<u8>, PartitionError> {
+fn read_exact_at(image: &mut dyn BlockSource, offset: u64, len: usize) -> Result<Vec<u8>, PartitionError> {
     let mut buf = vec![0u8; len];
     let read = image.read_at(offset, &mut buf).map_err(|e| PartitionError::Io(e.to_string()))?;
     if read < len {
@@ -94,7 +94,7 @@ fn u64_at(bytes: &[u8], offset: usize) -> u64 {
 }
 
 /// Reads the partition layout of an image.
-pub fn read_layout(image: &mut ImageFile) -> Result<Layout, PartitionError> {
+pub fn read_layout(image: &mut dyn BlockSource) -> Result<Layout, PartitionError> {
     if image.len() < MBR_SECTOR {
         return Err(PartitionError::TooShort { len: image.len() });
     }
@@ -164,7 +164,7 @@ fn mbr_type_name(kind: u8) -> String {
     format!("MBR type 0x{kind:02x} ({name})")
 }
 
-fn read_mbr(image: &mut ImageFile, entries: &[MbrEntry]) -> PartitionTable {
+fn read_mbr(image: &mut dyn BlockSource, entries: &[MbrEntry]) -> PartitionTable {
     let mut table =
         PartitionTable { scheme: Scheme::Mbr, sector_size: MBR_SECTOR, partitions: Vec::new(), warnings: Vec::new() };
     let mut extended = None;
@@ -191,7 +191,7 @@ fn read_mbr(image: &mut ImageFile, entries: &[MbrEntry]) -> PartitionTable {
 
 /// Walks the EBR chain of an extended partition. Each EBR holds one logical partition
 /// (relative to the EBR) and a link to the next EBR (relative to the extended partition).
-fn read_logical(image: &mut ImageFile, extended: MbrEntry, table: &mut PartitionTable) {
+fn read_logical(image: &mut dyn BlockSource, extended: MbrEntry, table: &mut PartitionTable) {
     let base = u64::from(extended.first_lba);
     let mut relative = 0u64;
     for number in 5..5 + MAX_LOGICAL as u32 {
@@ -320,7 +320,11 @@ fn parse_gpt_header(sector: &[u8]) -> Result<Option<GptHeader>, String> {
     Ok(Some(header))
 }
 
-fn read_gpt_entries(image: &mut ImageFile, header: &GptHeader, sector_size: u64) -> Result<Vec<Partition>, String> {
+fn read_gpt_entries(
+    image: &mut dyn BlockSource,
+    header: &GptHeader,
+    sector_size: u64,
+) -> Result<Vec<Partition>, String> {
     let array_len = header.entry_count * header.entry_size;
     let offset = header.entries_lba.checked_mul(sector_size).ok_or("entry array offset overflows")?;
     let array = read_exact_at(image, offset, array_len as usize).map_err(|e| e.to_string())?;
@@ -359,7 +363,7 @@ fn read_gpt_entries(image: &mut ImageFile, header: &GptHeader, sector_size: u64)
 }
 
 /// Finds a GPT with 512- or 4096-byte sectors. `Ok(None)`: no GPT header at all.
-fn read_gpt(image: &mut ImageFile) -> Result<Option<PartitionTable>, PartitionError> {
+fn read_gpt(image: &mut dyn BlockSource) -> Result<Option<PartitionTable>, PartitionError> {
     for sector_size in [512u64, 4096] {
         if image.len() < sector_size * 2 {
             continue;
@@ -418,11 +422,11 @@ mod tests {
         assert_eq!(guid_text(&bytes), "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7");
     }
 
-    fn image_of(bytes: &[u8]) -> (tempfile::TempDir, ImageFile) {
+    fn image_of(bytes: &[u8]) -> (tempfile::TempDir, crate::image::source::ImageFile) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("disk.raw");
         std::fs::write(&path, bytes).unwrap();
-        let image = ImageFile::open(&crate::image::source::ImageSpec::for_path(&path)).unwrap();
+        let image = crate::image::source::ImageFile::open(&crate::image::source::ImageSpec::for_path(&path)).unwrap();
         (dir, image)
     }
 

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::image::volume::ReadAt;
+use crate::source::BlockSource;
 
 /// A PE file's version resource, fixed part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,9 +44,9 @@ fn damaged(what: impl Into<String>) -> PeError {
     PeError::Damaged(what.into())
 }
 
-fn read(file: &mut dyn ReadAt, offset: u64, len: usize, what: &str) -> Result<Vec<u8>, PeError> {
+fn read(file: &mut dyn BlockSource, offset: u64, len: usize, what: &str) -> Result<Vec<u8>, PeError> {
     let mut buf = vec![0u8; len];
-    file.read_at(offset, &mut buf).map_err(|e| damaged(format!("{what} at byte {offset}: {e}")))?;
+    file.read_exact_at(offset, &mut buf).map_err(|e| damaged(format!("{what} at byte {offset}: {e}")))?;
     Ok(buf)
 }
 
@@ -79,8 +79,8 @@ fn rva_to_offset(sections: &[Section], rva: u32, len: u32) -> Option<u64> {
 }
 
 /// Reads the version of the PE file in `file`.
-pub fn read_version(file: &mut dyn ReadAt) -> Result<PeVersion, PeError> {
-    let size = file.size();
+pub fn read_version(file: &mut dyn BlockSource) -> Result<PeVersion, PeError> {
+    let size = file.len();
     if size < 64 {
         return Err(PeError::NotPe("shorter than a DOS header"));
     }
@@ -162,7 +162,7 @@ pub fn read_version(file: &mut dyn ReadAt) -> Result<PeVersion, PeError> {
 }
 
 struct Resources<'a> {
-    file: &'a mut dyn ReadAt,
+    file: &'a mut dyn BlockSource,
     sections: &'a [Section],
     base: u32,
     size: u32,

@@ -1,12 +1,16 @@
 //! Reading an image file: read-only handles over one raw file or a split raw set
 //! (`disk.001`, `disk.002`, …), a window onto one partition, and a read budget that stops a
-//! damaged file system from sending the NTFS reader round in circles.
+//! damaged file system from sending the NTFS reader round in circles. The image and the
+//! partition are [`BlockSource`]s; [`open_image`] is where a container format plugs in.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+use crate::image::container::{self, Container};
+use crate::source::BlockSource;
 
 /// Where an image's bytes live: one file, or the segments of a split raw image in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,7 +82,6 @@ pub struct ImageFile {
     display: String,
     segments: Vec<Segment>,
     len: u64,
-    position: u64,
 }
 
 impl std::fmt::Debug for ImageFile {
@@ -98,25 +101,33 @@ impl ImageFile {
             segments.push(Segment { path: path.clone(), file, start, len });
             start = start.saturating_add(len);
         }
-        Ok(ImageFile { display: spec.path.display().to_string(), segments, len: start, position: 0 })
+        Ok(ImageFile { display: spec.path.display().to_string(), segments, len: start })
     }
+}
 
+impl BlockSource for ImageFile {
     /// Total length of all segments.
-    pub fn len(&self) -> u64 {
+    fn len(&self) -> u64 {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Reads up to `buf.len()` bytes at `offset` (fewer at the end of the image).
-    pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        self.position = offset;
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         let mut filled = 0;
         while filled < buf.len() {
-            let read = self.read(&mut buf[filled..])?;
+            let position = offset.saturating_add(filled as u64);
+            let Some(segment) = self.segments.iter_mut().find(|s| position < s.start.saturating_add(s.len)) else {
+                break;
+            };
+            let within = position - segment.start;
+            let available = segment.len - within;
+            let wanted = (buf.len() - filled).min(usize::try_from(available).unwrap_or(usize::MAX));
+            segment.file.seek(SeekFrom::Start(within))?;
+            let read = segment
+                .file
+                .read(&mut buf[filled..filled + wanted])
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", segment.path.display())))?;
             if read == 0 {
+                // The segment is shorter than when it was opened.
                 break;
             }
             filled += read;
@@ -125,32 +136,27 @@ impl ImageFile {
     }
 }
 
-impl Read for ImageFile {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() || self.position >= self.len {
-            return Ok(0);
-        }
-        let Some(segment) = self.segments.iter_mut().find(|s| self.position < s.start.saturating_add(s.len)) else {
-            return Ok(0);
-        };
-        let within = self.position - segment.start;
-        let available = segment.len - within;
-        let wanted = buf.len().min(usize::try_from(available).unwrap_or(usize::MAX));
-        segment.file.seek(SeekFrom::Start(within))?;
-        let read = segment
-            .file
-            .read(&mut buf[..wanted])
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", segment.path.display())))?;
-        self.position += read as u64;
-        Ok(read)
+/// Opens the bytes of the disk in `spec`, read-only. A raw image or split raw set is read as
+/// is; a container (E01, VHDX, VMDK, …) is where a decoder implementing [`BlockSource`]
+/// plugs in, one match arm per format. Until one does, the container is refused with the
+/// command that converts it.
+pub fn open_image(spec: &ImageSpec) -> Result<Box<dyn BlockSource>, OpenImageError> {
+    let mut image = ImageFile::open(spec).map_err(OpenImageError::Io)?;
+    let mut head = vec![0u8; 4096];
+    let read = image.read_at(0, &mut head).map_err(OpenImageError::Io)?;
+    head.truncate(read);
+    match container::detect(&head) {
+        None => Ok(Box::new(image)),
+        Some(container) => Err(OpenImageError::Container(container)),
     }
 }
 
-impl Seek for ImageFile {
-    fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
-        self.position = resolve_seek(self.position, self.len, target)?;
-        Ok(self.position)
-    }
+/// Why [`open_image`] gave no bytes.
+#[derive(Debug)]
+pub enum OpenImageError {
+    Io(io::Error),
+    /// A container format no decoder reads yet.
+    Container(Container),
 }
 
 fn resolve_seek(current: u64, len: u64, target: SeekFrom) -> io::Result<u64> {
@@ -166,27 +172,29 @@ fn resolve_seek(current: u64, len: u64, target: SeekFrom) -> io::Result<u64> {
 /// Reading a byte the partition table promises but the image does not hold is an error that
 /// says so, instead of the silent short read a file gives.
 pub struct Slice {
-    inner: ImageFile,
+    inner: Box<dyn BlockSource>,
     start: u64,
     len: u64,
-    position: u64,
 }
 
 impl Slice {
-    pub fn new(inner: ImageFile, start: u64, len: u64) -> Slice {
-        Slice { inner, start, len, position: 0 }
+    pub fn new(inner: Box<dyn BlockSource>, start: u64, len: u64) -> Slice {
+        Slice { inner, start, len }
     }
 }
 
-impl Read for Slice {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() || self.position >= self.len {
+impl BlockSource for Slice {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || offset >= self.len {
             return Ok(0);
         }
-        let wanted = buf.len().min(usize::try_from(self.len - self.position).unwrap_or(usize::MAX));
-        let absolute = self.start.saturating_add(self.position);
-        self.inner.seek(SeekFrom::Start(absolute))?;
-        let read = self.inner.read(&mut buf[..wanted])?;
+        let wanted = buf.len().min(usize::try_from(self.len - offset).unwrap_or(usize::MAX));
+        let absolute = self.start.saturating_add(offset);
+        let read = self.inner.read_at(absolute, &mut buf[..wanted])?;
         if read == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -197,15 +205,7 @@ impl Read for Slice {
                 ),
             ));
         }
-        self.position += read as u64;
         Ok(read)
-    }
-}
-
-impl Seek for Slice {
-    fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
-        self.position = resolve_seek(self.position, self.len, target)?;
-        Ok(self.position)
     }
 }
 
@@ -345,6 +345,9 @@ mod tests {
         assert!(!is_later_segment(&first));
         let mut image = ImageFile::open(&spec).unwrap();
         assert_eq!(image.len(), 7);
+        let mut across = [0u8; 7];
+        image.read_exact_at(0, &mut across).unwrap();
+        assert_eq!(&across, b"abcdefg");
         let mut buf = [0u8; 5];
         assert_eq!(image.read_at(1, &mut buf).unwrap(), 5);
         assert_eq!(&buf, b"bcdef");
@@ -357,10 +360,11 @@ mod tests {
         let path = dir.path().join("short.raw");
         std::fs::write(&path, [7u8; 100]).unwrap();
         let image = ImageFile::open(&ImageSpec::for_path(&path)).unwrap();
-        let mut slice = Slice::new(image, 90, 50);
+        let mut slice = Slice::new(Box::new(image), 90, 50);
         let mut buf = [0u8; 20];
-        assert_eq!(slice.read(&mut buf).unwrap(), 10);
-        let error = slice.read(&mut buf).unwrap_err();
+        assert_eq!(slice.read_at(0, &mut buf).unwrap(), 10);
+        assert_eq!(slice.read_at(50, &mut buf).unwrap(), 0, "the end of the volume");
+        let error = slice.read_at(10, &mut buf).unwrap_err();
         assert!(error.to_string().contains("truncated"), "{error}");
     }
 

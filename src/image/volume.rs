@@ -12,13 +12,15 @@
 use std::io::{self, Read, Seek, SeekFrom};
 
 use ntfs::indexes::NtfsFileNameIndex;
-use ntfs::structured_values::NtfsFileAttributeFlags;
+use ntfs::structured_values::{NtfsFileAttributeFlags, NtfsFileNamespace};
 use ntfs::{Ntfs, NtfsAttributeFlags, NtfsFile};
 
-use crate::image::source::{BlockCache, Budget, ImageFile, Slice};
+use crate::image::source::{BlockCache, Budget, Slice};
 use crate::load::guard;
+pub use crate::source::FileProblem;
+use crate::source::{BlockReader, BlockSource, DirEntry, EntryKind, FileTree, Metadata};
 
-type Reader = Budget<BlockCache<Slice>>;
+type Reader = Budget<BlockCache<BlockReader<Slice>>>;
 
 /// Budget for finding a file: a few index records per directory level, with a wide margin
 /// for directories of tens of thousands of files (System32, WinSxS).
@@ -38,29 +40,6 @@ pub enum VolumeError {
     #[error("starts at byte {start}, after the end of the image ({image_len} bytes): the image is truncated")]
     BeyondEnd { start: u64, image_len: u64 },
     #[error("NTFS volume unreadable: {0}")]
-    Ntfs(String),
-}
-
-/// Why a file on the volume could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FileProblem {
-    #[error(
-        "NTFS-compressed file: not read, the NTFS reader would return wrong bytes (Windows or ntfs-3g can copy it out decompressed)"
-    )]
-    Compressed,
-    #[error("EFS-encrypted file: cannot be read without the user's key")]
-    Encrypted,
-    #[error("WOF-compressed file (CompactOS / compact.exe): not read, since the NTFS reader cannot decompress it")]
-    WofCompressed,
-    #[error("is a directory, not a file")]
-    Directory,
-    #[error("has no data stream")]
-    NoData,
-    #[error("claims {size} bytes, more than the {limit} allowed (larger than its volume, or than any hive can be)")]
-    TooLarge { size: u64, limit: u64 },
-    #[error("cannot allocate {0} bytes for it")]
-    OutOfMemory(u64),
-    #[error("{0}")]
     Ntfs(String),
 }
 
@@ -89,59 +68,48 @@ fn file_system_guess(boot: &[u8]) -> &'static str {
 
 /// An NTFS volume opened for reading.
 pub struct NtfsVolume {
+    name: String,
     ntfs: Ntfs,
     fs: Reader,
 }
 
 impl std::fmt::Debug for NtfsVolume {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NtfsVolume").field("size", &self.ntfs.size()).finish()
+        f.debug_struct("NtfsVolume").field("name", &self.name).field("size", &self.ntfs.size()).finish()
     }
 }
 
-/// Random access to a file's bytes, for readers that need only a few parts of a big file.
-pub trait ReadAt {
-    fn size(&self) -> u64;
-    /// Fills `buf` from `offset`; an error when the file ends first.
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
-}
-
-impl ReadAt for &[u8] {
-    fn size(&self) -> u64 {
-        self.len() as u64
-    }
-
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        let start = usize::try_from(offset).map_err(|_| io::ErrorKind::UnexpectedEof)?;
-        let part = start.checked_add(buf.len()).and_then(|end| self.get(start..end));
-        let part = part.ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "past the end of the file"))?;
-        buf.copy_from_slice(part);
-        Ok(())
-    }
-}
-
-struct SeekReader<R> {
+/// A file's `$DATA` as a block source.
+struct DataReader<R> {
     inner: R,
     len: u64,
 }
 
-impl<R: Read + Seek> ReadAt for SeekReader<R> {
-    fn size(&self) -> u64 {
+impl<R: Read + Seek> BlockSource for DataReader<R> {
+    fn len(&self) -> u64 {
         self.len
     }
 
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > self.len) {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "past the end of the file"));
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if offset >= self.len {
+            return Ok(0);
         }
+        let wanted = buf.len().min(usize::try_from(self.len - offset).unwrap_or(usize::MAX));
         self.inner.seek(SeekFrom::Start(offset))?;
-        self.inner.read_exact(buf)
+        self.inner.read_exact(&mut buf[..wanted])?;
+        Ok(wanted)
     }
 }
 
 impl NtfsVolume {
-    /// Opens the NTFS volume at `[start, start + len)` of the image.
-    pub fn open(mut image: ImageFile, start: u64, len: u64) -> Result<NtfsVolume, VolumeError> {
+    /// Opens the NTFS volume at `[start, start + len)` of the image; `name` is how messages
+    /// and report paths call it (`disk.raw [partition 2]`).
+    pub fn open(
+        mut image: Box<dyn BlockSource>,
+        start: u64,
+        len: u64,
+        name: String,
+    ) -> Result<NtfsVolume, VolumeError> {
         if start >= image.len() {
             return Err(VolumeError::BeyondEnd { start, image_len: image.len() });
         }
@@ -160,7 +128,7 @@ impl NtfsVolume {
         let sectors = boot.get(40..48).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
         let boot_size = sectors.checked_mul(sector_size).unwrap_or(0);
         let len = if start.saturating_add(len) >= image.len() { len.max(boot_size) } else { len };
-        let mut fs = Budget::new(BlockCache::new(Slice::new(image, start, len)));
+        let mut fs = Budget::new(BlockCache::new(BlockReader::new(Slice::new(image, start, len))));
         fs.set(LOOKUP_BUDGET);
         let opened = guard::contain(|| -> Result<Ntfs, ntfs::NtfsError> {
             let mut ntfs = Ntfs::new(&mut fs)?;
@@ -169,7 +137,7 @@ impl NtfsVolume {
             Ok(ntfs)
         });
         match opened {
-            Ok(Ok(ntfs)) => Ok(NtfsVolume { ntfs, fs }),
+            Ok(Ok(ntfs)) => Ok(NtfsVolume { name, ntfs, fs }),
             Ok(Err(error)) => Err(VolumeError::Ntfs(error.to_string())),
             Err(panic) => Err(VolumeError::Ntfs(format!("internal failure of the NTFS reader: {panic}"))),
         }
@@ -196,42 +164,94 @@ impl NtfsVolume {
 
     /// True when `path` (components, matched case-insensitively) is a directory.
     pub fn is_directory(&mut self, path: &[&str]) -> Result<bool, FileProblem> {
-        self.run(LOOKUP_BUDGET, |ntfs, fs| Ok(find(ntfs, fs, path)?.is_some_and(|file| file.is_directory())))
+        Ok(self.metadata(path)?.is_some_and(|m| m.kind == EntryKind::Directory))
     }
 
     /// Reads a whole file; `Ok(None)` when it does not exist. Refuses files larger than
-    /// `limit`, compressed and encrypted ones.
+    /// `limit` (or than the volume), compressed and encrypted ones.
     pub fn read_file(&mut self, path: &[&str], limit: u64) -> Result<Option<Vec<u8>>, FileProblem> {
-        // No file is larger than its volume: a damaged size field must not cost gigabytes.
-        let limit = limit.min(self.ntfs.size());
-        // The size is not known before the lookup: the budget covers the largest file allowed.
-        self.run(LOOKUP_BUDGET.saturating_add(limit).saturating_add(READ_MARGIN), |ntfs, fs| {
+        crate::source::read_file(self, path, limit)
+    }
+}
+
+impl FileTree for NtfsVolume {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// No file is larger than its volume: a damaged size field must not cost gigabytes.
+    fn file_size_limit(&self) -> u64 {
+        self.ntfs.size()
+    }
+
+    fn metadata(&mut self, path: &[&str]) -> Result<Option<Metadata>, FileProblem> {
+        self.run(LOOKUP_BUDGET, |ntfs, fs| {
             let Some(file) = find(ntfs, fs, path)? else { return Ok(None) };
-            with_data(&file, fs, |value, size| {
-                if size > limit {
-                    return Err(FileProblem::TooLarge { size, limit });
+            if file.is_directory() {
+                return Ok(Some(Metadata { kind: EntryKind::Directory, size: 0 }));
+            }
+            let attributes = file.info().map_err(ntfs_problem)?.file_attributes();
+            // A reparse point is a link (or junction) unless it is WOF's compressed file,
+            // which is refused with its own reason when read.
+            let wof = file.data(fs, "WofCompressedData").is_some();
+            if attributes.contains(NtfsFileAttributeFlags::REPARSE_POINT) && !wof {
+                return Ok(Some(Metadata { kind: EntryKind::Other, size: 0 }));
+            }
+            let size = match file.data(fs, "") {
+                Some(item) => {
+                    let item = item.map_err(ntfs_problem)?;
+                    let attribute = item.to_attribute().map_err(ntfs_problem)?;
+                    attribute.value_length()
                 }
-                let len = usize::try_from(size).map_err(|_| FileProblem::OutOfMemory(size))?;
-                let mut bytes = Vec::new();
-                bytes.try_reserve_exact(len).map_err(|_| FileProblem::OutOfMemory(size))?;
-                bytes.resize(len, 0);
-                value.read_at(0, &mut bytes).map_err(ntfs_problem)?;
-                Ok(Some(bytes))
-            })
+                None => 0,
+            };
+            Ok(Some(Metadata { kind: EntryKind::File, size }))
         })
     }
 
-    /// Gives `f` random access to a file; `Ok(None)` when it does not exist. `budget` bounds
-    /// what `f` may read.
-    pub fn with_file<T>(
+    fn list(&mut self, dir: &[&str]) -> Result<Option<Vec<DirEntry>>, FileProblem> {
+        self.run(LOOKUP_BUDGET, |ntfs, fs| {
+            let Some(directory) = find(ntfs, fs, dir)? else { return Ok(None) };
+            if !directory.is_directory() {
+                return Err(FileProblem::NotRegular("not a directory".into()));
+            }
+            let index = directory.directory_index(fs).map_err(ntfs_problem)?;
+            let mut entries = index.entries();
+            let mut listed = Vec::new();
+            while let Some(entry) = entries.next(fs) {
+                let entry = entry.map_err(ntfs_problem)?;
+                let Some(key) = entry.key() else { continue };
+                let name = key.map_err(ntfs_problem)?;
+                // Every long name has an 8.3 twin in the DOS namespace: list each file once.
+                if name.namespace() == NtfsFileNamespace::Dos {
+                    continue;
+                }
+                let kind = if name.is_directory() {
+                    EntryKind::Directory
+                } else if name.file_attributes().contains(NtfsFileAttributeFlags::REPARSE_POINT) {
+                    EntryKind::Other
+                } else {
+                    EntryKind::File
+                };
+                listed.push(DirEntry { name: name.name().to_string_lossy(), kind });
+            }
+            Ok(Some(listed))
+        })
+    }
+
+    fn visit_file(
         &mut self,
         path: &[&str],
         budget: u64,
-        f: impl FnOnce(&mut dyn ReadAt) -> T,
-    ) -> Result<Option<T>, FileProblem> {
-        self.run(LOOKUP_BUDGET.saturating_add(budget), |ntfs, fs| {
-            let Some(file) = find(ntfs, fs, path)? else { return Ok(None) };
-            with_data(&file, fs, |value, _| Ok(Some(f(value))))
+        f: &mut dyn FnMut(&mut dyn BlockSource),
+    ) -> Result<bool, FileProblem> {
+        let budget = LOOKUP_BUDGET.saturating_add(budget).saturating_add(READ_MARGIN);
+        self.run(budget, |ntfs, fs| {
+            let Some(file) = find(ntfs, fs, path)? else { return Ok(false) };
+            with_data(&file, fs, |value, _| {
+                f(value);
+                Ok(true)
+            })
         })
     }
 }
@@ -261,7 +281,7 @@ fn find<'n>(ntfs: &'n Ntfs, fs: &mut Reader, path: &[&str]) -> Result<Option<Ntf
 fn with_data<T>(
     file: &NtfsFile<'_>,
     fs: &mut Reader,
-    f: impl FnOnce(&mut dyn ReadAt, u64) -> Result<T, FileProblem>,
+    f: impl FnOnce(&mut dyn BlockSource, u64) -> Result<T, FileProblem>,
 ) -> Result<T, FileProblem> {
     if file.is_directory() {
         return Err(FileProblem::Directory);
@@ -291,23 +311,13 @@ fn with_data<T>(
     }
     let value = attribute.value(fs).map_err(ntfs_problem)?;
     let len = value.len();
-    let mut reader = SeekReader { inner: value.attach(fs), len };
+    let mut reader = DataReader { inner: value.attach(fs), len };
     f(&mut reader, len)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slices_read_at() {
-        let mut bytes: &[u8] = b"0123456789";
-        let mut buf = [0u8; 3];
-        bytes.read_at(7, &mut buf).unwrap();
-        assert_eq!(&buf, b"789");
-        assert!(bytes.read_at(8, &mut buf).is_err());
-        assert!(bytes.read_at(u64::MAX, &mut buf).is_err());
-    }
 
     #[test]
     fn guesses() {
