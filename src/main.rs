@@ -53,6 +53,9 @@ enum Command {
     Discover {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Output format: text, or JSON (`{"machines", "skipped", "ignored"}`).
+        #[arg(long, value_enum, default_value_t = DiscoverFormat::Text)]
+        format: DiscoverFormat,
     },
     /// Show what a hive file is: base block, kind, control sets, dirty state, problems.
     Inspect {
@@ -93,6 +96,12 @@ enum Format {
     Json,
     Jsonl,
     Csv,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DiscoverFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -137,9 +146,17 @@ struct ScanArgs {
     /// List the machines and files that would be scanned, and stop.
     #[arg(long)]
     dry_run: bool,
-    /// Worker threads (default: one per core).
-    #[arg(short = 'j', long, value_name = "N")]
+    /// Worker threads (default: one per core; at least 1).
+    #[arg(short = 'j', long, value_name = "N", value_parser = parse_jobs)]
     jobs: Option<usize>,
+}
+
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("at least 1 worker thread is needed".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a number of worker threads, such as 4".into()),
+    }
 }
 
 fn parse_date(text: &str) -> Result<time::Date, String> {
@@ -151,7 +168,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Scan(args) => run_scan(args),
-        Command::Discover { paths } => print_discovery(&discover::discover(&paths)),
+        Command::Discover { paths, format } => {
+            let discovery = discover::discover(&paths);
+            match format {
+                DiscoverFormat::Text => print_discovery(&discovery),
+                DiscoverFormat::Json => print_discovery_json(&discovery),
+            }
+        }
         Command::Inspect { hives, json, no_logs } => run_inspect(&hives, json, no_logs),
         Command::Recover { hive, output } => run_recover(&hive, &output),
         Command::Rules { markdown, classes: false } => print_rules(markdown),
@@ -175,6 +198,30 @@ fn fatal(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_FATAL)
 }
 
+/// What a scan of nothing says, from `scan`, `scan --dry-run` and `discover` alike.
+const NOTHING_TO_SCAN: &str =
+    "no machine to scan: give a hive file, a folder holding SYSTEM/SOFTWARE/COMPONENTS, or a collection tree";
+
+/// The exit status of a discovery: fatal when there is nothing to scan (as `scan` would be),
+/// incomplete when a path was skipped.
+fn discovery_status(discovery: &Discovery) -> ExitCode {
+    if discovery.machines.is_empty() {
+        fatal(NOTHING_TO_SCAN)
+    } else if discovery.skipped.is_empty() {
+        ExitCode::from(EXIT_OK)
+    } else {
+        ExitCode::from(EXIT_INCOMPLETE)
+    }
+}
+
+fn print_discovery_json(discovery: &Discovery) -> ExitCode {
+    match serde_json::to_string_pretty(discovery) {
+        Ok(text) => out!("{text}"),
+        Err(error) => return fatal(error),
+    }
+    discovery_status(discovery)
+}
+
 fn print_discovery(discovery: &Discovery) -> ExitCode {
     let mut out = io::stdout().lock();
     for machine in &discovery.machines {
@@ -190,11 +237,8 @@ fn print_discovery(discovery: &Discovery) -> ExitCode {
         let _ = writeln!(out, "ignored: {}: {}", ignored.path, ignored.reason);
     }
     let _ = writeln!(out, "{} machine(s), {} path(s) skipped", discovery.machines.len(), discovery.skipped.len());
-    if discovery.skipped.is_empty() {
-        ExitCode::from(EXIT_OK)
-    } else {
-        ExitCode::from(EXIT_INCOMPLETE)
-    }
+    drop(out);
+    discovery_status(discovery)
 }
 
 fn run_inspect(hives: &[PathBuf], json: bool, no_logs: bool) -> ExitCode {
@@ -327,6 +371,42 @@ fn print_path_classes(markdown: bool) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
+/// The output files a scan writes, by option, for the checks that apply to all of them.
+fn output_paths(args: &ScanArgs) -> Vec<(&'static str, &Path)> {
+    let mut outputs: Vec<(&'static str, &Path)> = Vec::new();
+    if let Some(path) = &args.output {
+        outputs.push(("-o", path));
+    }
+    if let Some(path) = &args.findings_csv {
+        outputs.push(("--findings-csv", path));
+    }
+    outputs
+}
+
+/// A path as the file system would resolve it: the folder canonicalised (it exists, or
+/// writing fails anyway), the file name as given.
+fn resolved(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Two options naming the same output file would have one report replace the other.
+fn check_outputs(args: &ScanArgs) -> Result<(), String> {
+    let outputs = output_paths(args);
+    for (i, (option, path)) in outputs.iter().enumerate() {
+        if let Some((other, _)) = outputs[..i].iter().find(|(_, earlier)| resolved(earlier) == resolved(path)) {
+            return Err(format!("{other} and {option} both name {}: give each output its own file", path.display()));
+        }
+    }
+    Ok(())
+}
+
 /// An output file written atomically: a temporary file beside the target, renamed into place
 /// only when the whole report has been written.
 struct AtomicOutput {
@@ -345,7 +425,16 @@ impl AtomicOutput {
         if !std::fs::metadata(dir)?.is_dir() {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{} is not a folder", dir.display())));
         }
-        let temp = tempfile::Builder::new().prefix(".rebootscan-").suffix(".partial").tempfile_in(dir)?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".rebootscan-").suffix(".partial");
+        // A report is an ordinary file: the usual mode under the user's umask (tempfile's
+        // default, 0600, would survive the rename).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temp = builder.tempfile_in(dir)?;
         Ok(AtomicOutput { temp, target: target.to_path_buf() })
     }
 
@@ -354,8 +443,27 @@ impl AtomicOutput {
     }
 }
 
+/// A usage error (exit status 2), printed the way clap prints its own.
+fn usage_error(message: impl std::fmt::Display) -> ! {
+    use clap::CommandFactory;
+    let mut cli = Cli::command();
+    cli.build();
+    let kind = clap::error::ErrorKind::InvalidValue;
+    match cli.find_subcommand_mut("scan") {
+        Some(scan) => scan.error(kind, message).exit(),
+        None => cli.error(kind, message).exit(),
+    }
+}
+
 fn run_scan(args: ScanArgs) -> ExitCode {
     let started = Instant::now();
+    // Checked before anything is read or written; `scan_all` checks again for library callers.
+    if let Err(unknown) = rebootscan::rules::validate_ids(&args.skip_rules) {
+        usage_error(format!("--skip-rule {unknown}"));
+    }
+    if let Err(message) = check_outputs(&args) {
+        usage_error(message);
+    }
     let discovery = discover::discover(&args.paths);
     for skipped in &discovery.skipped {
         eprintln!("rebootscan: skipped {}: {}", skipped.path, skipped.reason);
@@ -364,12 +472,13 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         eprintln!("rebootscan: ignored {}: {}", ignored.path, ignored.reason);
     }
     if args.dry_run {
-        return print_discovery(&discovery);
+        return match args.format {
+            Format::Json | Format::Jsonl => print_discovery_json(&discovery),
+            Format::Text | Format::Csv => print_discovery(&discovery),
+        };
     }
     if discovery.machines.is_empty() {
-        return fatal(
-            "no machine to scan: give a hive file, a folder holding SYSTEM/SOFTWARE/COMPONENTS, or a collection tree",
-        );
+        return fatal(NOTHING_TO_SCAN);
     }
     let options = ScanOptions {
         load: LoadOptions { replay_logs: !args.no_logs },
@@ -385,10 +494,6 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         hash: args.hash,
         jobs: args.jobs,
     };
-    // Checked before any output file is created; `scan_all` checks again for library callers.
-    if let Err(error) = rebootscan::rules::validate_ids(&options.rules.skip) {
-        return fatal(format!("--skip-rule {error}"));
-    }
 
     // Only an output that cannot be written is reported against the output file.
     let describe = |error: ScanError<io::Error>, target: &str| match error {

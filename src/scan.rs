@@ -171,6 +171,7 @@ pub fn scan_machine(spec: &MachineSpec, options: &ScanOptions) -> MachineReport 
         loaded.push((path.clone(), result));
     }
     let mut report = assess(&spec.label, spec.snapshot.clone(), loaded, &options.rules);
+    report.source = source_of(spec);
     report.inputs = inputs;
     errors.append(&mut report.errors);
     report.errors = errors;
@@ -183,6 +184,7 @@ fn scan_image_volume(spec: &MachineSpec, volume: &crate::image::ImageVolume, opt
     let mut opened = crate::image::open_volume(volume, options.load, options.hash);
     let loaded = std::mem::take(&mut opened.loaded);
     let mut report = assess(&spec.label, spec.snapshot.clone(), loaded, &options.rules);
+    report.source = source_of(spec);
     opened.annotate(&mut report.findings);
     report.inputs = std::mem::take(&mut opened.inputs);
     let mut errors = std::mem::take(&mut opened.errors);
@@ -266,12 +268,17 @@ pub fn assess(
         evidence.errors.iter().map(|(file, message)| FileError { file: file.clone(), message: message.clone() }),
     );
 
-    MachineReport {
+    let mut report = MachineReport {
         machine: label.to_string(),
+        source: String::new(),
         snapshot,
         computer_name: evidence.context.computer_name.clone(),
+        duplicate_of: None,
         verdict,
         verdict_reason,
+        evidence_time: evidence.evidence_time,
+        pending_since: None,
+        pending_days: None,
         control_set: evidence.control_set.as_ref().and_then(|c| c.name.clone()),
         control_set_source: evidence.control_set.as_ref().and_then(|c| c.source.clone()),
         control_sets: evidence.control_set.clone(),
@@ -286,6 +293,16 @@ pub fn assess(
         not_evaluated: evidence.not_evaluated,
         errors,
         inputs: Vec::new(),
+    };
+    report.date_pending();
+    report
+}
+
+/// The folder holding a machine's hive files.
+fn source_of(spec: &MachineSpec) -> String {
+    match spec.hives.first() {
+        Some(hive) => hive.parent().unwrap_or(hive).display().to_string(),
+        None => spec.label.clone(),
     }
 }
 

@@ -32,10 +32,17 @@ fn evaluated(slot: HiveSlot<'_>) -> bool {
     matches!(slot, HiveSlot::Loaded(_))
 }
 
-/// The verdict and, for `unknown`, the reason.
+/// The verdict and why.
 pub fn decide(hives: &MachineHives<'_>, evidence: &Evidence) -> (Verdict, Option<String>) {
-    if evidence.findings.iter().any(|f| f.strength.decides()) {
-        return (Verdict::Pending, None);
+    let mut deciding: Vec<String> = Vec::new();
+    for finding in evidence.findings.iter().filter(|f| f.strength.decides()) {
+        let named = format!("{} ({})", finding.rule, finding.strength.label());
+        if !deciding.contains(&named) {
+            deciding.push(named);
+        }
+    }
+    if !deciding.is_empty() {
+        return (Verdict::Pending, Some(format!("pending because of {}", deciding.join(", "))));
     }
     let mut missing: Vec<&'static str> = Vec::new();
     for kind in [HiveKind::System, HiveKind::Software] {
@@ -73,7 +80,7 @@ pub fn decide(hives: &MachineHives<'_>, evidence: &Evidence) -> (Verdict, Option
         }
     }
     if reasons.is_empty() {
-        (Verdict::NotPending, None)
+        (Verdict::NotPending, Some("no strong or medium finding, and SYSTEM and SOFTWARE were evaluated".into()))
     } else {
         (Verdict::Unknown, Some(format!("no strong or medium finding, but {}", reasons.join("; and "))))
     }

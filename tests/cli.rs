@@ -244,9 +244,9 @@ fn unknown_rule_id_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let folder = write_machine(dir.path(), "u", false);
     let output = rebootscan(&["scan", path_arg(&folder), "--skip-rule", "no_such_rule"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--skip-rule no_such_rule: no such rule"));
     let typo = rebootscan(&["scan", path_arg(&folder), "--skip-rule", "msi_in_progres"]);
-    assert_eq!(typo.status.code(), Some(1));
+    assert_eq!(typo.status.code(), Some(2));
     assert!(stderr(&typo).contains("msi_in_progres: no such rule (close: msi_in_progress)"), "{}", stderr(&typo));
 }

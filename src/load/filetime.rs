@@ -40,12 +40,14 @@ impl FileTime {
         u64::try_from(ticks).ok().map(FileTime)
     }
 
-    /// RFC 3339 in UTC with the FILETIME's full 100-ns precision trimmed to microseconds,
-    /// e.g. `2020-04-19T09:08:44.923748Z`. `None` when the time is unset or out of range.
+    /// RFC 3339 in UTC with the FILETIME's full 100-ns precision (seven fraction digits, as
+    /// RECmd and Timesketch show them), e.g. `2020-04-19T09:08:44.9237481Z`; no fraction when
+    /// it is zero. `None` when the time is unset or out of range.
     pub fn to_rfc3339(self) -> Option<String> {
         let at = self.to_datetime()?;
-        let micros = at.microsecond();
-        let frac = if micros == 0 { String::new() } else { format!(".{micros:06}") };
+        // The tick count itself, not the date's nanoseconds: the 100-ns digit is exact.
+        let ticks = self.0 % 10_000_000;
+        let frac = if ticks == 0 { String::new() } else { format!(".{ticks:07}") };
         Some(format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}Z",
             at.year(),
@@ -56,6 +58,11 @@ impl FileTime {
             at.second(),
             frac
         ))
+    }
+
+    /// Whole days from `earlier` to `self` (negative when `earlier` is later).
+    pub fn days_since(self, earlier: FileTime) -> i64 {
+        (self.0 as i128 - earlier.0 as i128).div_euclid(864_000_000_000) as i64
     }
 
     /// Parses an RFC 3339 timestamp (used by fixture sources and `--as-of`).
@@ -93,7 +100,12 @@ mod tests {
     fn known_instant_round_trips() {
         // 2020-04-19T09:08:44.923748Z, the shutdown time of the corpus Windows 10 hive.
         let ft = FileTime::parse_rfc3339("2020-04-19T09:08:44.923748Z").unwrap();
-        assert_eq!(ft.to_rfc3339().unwrap(), "2020-04-19T09:08:44.923748Z");
+        assert_eq!(ft.to_rfc3339().unwrap(), "2020-04-19T09:08:44.9237480Z");
+        // The last 100-ns digit survives (it did not when times were cut to microseconds).
+        let ticks = FileTime::from_u64(ft.ticks() + 1);
+        assert_eq!(ticks.to_rfc3339().unwrap(), "2020-04-19T09:08:44.9237481Z");
+        assert_eq!(FileTime::parse_rfc3339("2020-04-19T09:08:44.9237481Z"), Some(ticks));
+        assert_eq!(ticks.days_since(FileTime::parse_rfc3339("2020-04-17T10:00:00Z").unwrap()), 1);
         assert_eq!(FileTime::from_u64(UNIX_EPOCH_TICKS).to_rfc3339().unwrap(), "1970-01-01T00:00:00Z");
     }
 

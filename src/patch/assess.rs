@@ -138,6 +138,8 @@ pub enum AsOfSource {
     TableDate,
     /// Given by the caller (`--as-of`).
     Given,
+    /// The time the evidence describes (newest hive write or last shutdown).
+    EvidenceTime,
 }
 
 /// The patch level of one machine.
@@ -204,6 +206,17 @@ impl PatchAssessment {
         }
     }
 
+    /// The date patch lag is measured at and where it came from, e.g. `2024-01-31 (evidence
+    /// time)`.
+    pub fn as_of_label(&self) -> String {
+        let source = match self.as_of_source {
+            AsOfSource::TableDate => "patch table date",
+            AsOfSource::Given => "--as-of",
+            AsOfSource::EvidenceTime => "evidence time",
+        };
+        format!("{} ({source})", self.as_of)
+    }
+
     /// One line for the text report.
     pub fn summary(&self) -> String {
         let mut parts = Vec::new();
@@ -221,15 +234,15 @@ impl PatchAssessment {
         }
         if let (Some(behind), Some(days)) = (self.monthly_updates_behind, self.days_behind) {
             match (behind, &self.newest_monthly) {
-                (0, _) => parts.push(format!("no monthly update missing as of {}", self.as_of)),
+                (0, _) => parts.push(format!("no monthly update missing as of {}", self.as_of_label())),
                 (n, Some(newest)) => parts.push(format!(
                     "{n} monthly update{} behind ({days} days; newest {} of {}) as of {}",
                     if n == 1 { "" } else { "s" },
                     newest.kb,
                     newest.released,
-                    self.as_of
+                    self.as_of_label()
                 )),
-                (n, None) => parts.push(format!("{n} monthly updates behind as of {}", self.as_of)),
+                (n, None) => parts.push(format!("{n} monthly updates behind as of {}", self.as_of_label())),
             }
         }
         parts.push(self.servicing.detail.clone());

@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::load::control_set::ControlSetChoice;
+use crate::load::filetime::FileTime;
 use crate::load::kind::HiveKind;
 use crate::load::open::LogReplay;
 use crate::load::HiveFile;
@@ -43,7 +44,7 @@ pub struct HiveReport {
     pub dirty: Option<bool>,
     pub format_version: Option<String>,
     pub differencing: bool,
-    pub last_written: Option<crate::load::filetime::FileTime>,
+    pub last_written: Option<FileTime>,
     pub sequence_numbers: Option<[u32; 2]>,
     pub log_replay: Option<LogReplay>,
     pub warnings: Vec<String>,
@@ -109,10 +110,24 @@ pub struct PendingUpdates {
 #[derive(Debug, Clone, Serialize)]
 pub struct MachineReport {
     pub machine: String,
+    /// The folder holding the machine's hive files (for a disk image, the image path and the
+    /// folder on the volume): tells apart two machines with the same label from two cases.
+    pub source: String,
     pub snapshot: Option<String>,
     pub computer_name: Option<String>,
+    /// An earlier machine of the same run with the same computer name and install date (the
+    /// same machine collected twice), by label; set by the run, not by the scan of one machine.
+    pub duplicate_of: Option<String>,
     pub verdict: Verdict,
     pub verdict_reason: Option<String>,
+    /// The time the evidence describes: the newest of the hives' last-written times and the
+    /// last shutdown.
+    pub evidence_time: Option<FileTime>,
+    /// The oldest key last-write among the findings that decide the verdict: the reboot has
+    /// been waiting at least since then.
+    pub pending_since: Option<FileTime>,
+    /// Whole days from `pending_since` to `evidence_time`.
+    pub pending_days: Option<i64>,
     pub control_set: Option<String>,
     pub control_set_source: Option<String>,
     pub control_sets: Option<ControlSetChoice>,
@@ -128,6 +143,21 @@ pub struct MachineReport {
 }
 
 impl MachineReport {
+    /// Sets `pending_since` and `pending_days` from the findings that decide the verdict.
+    pub fn date_pending(&mut self) {
+        self.pending_since = self
+            .findings
+            .iter()
+            .filter(|f| f.strength.decides())
+            .filter_map(|f| f.last_write)
+            .filter(|t| t.to_datetime().is_some())
+            .min();
+        self.pending_days = match (self.evidence_time, self.pending_since) {
+            (Some(now), Some(since)) => Some(now.days_since(since).max(0)),
+            _ => None,
+        };
+    }
+
     /// The finding that weighs most (strongest, then catalogue order).
     pub fn strongest_finding(&self) -> Option<&Finding> {
         self.findings.iter().rev().max_by_key(|f| f.strength)

@@ -4,11 +4,12 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::load::control_set::{self, ControlSetChoice};
+use crate::load::filetime::FileTime;
 use crate::load::kind::HiveKind;
 use crate::load::pending_renames;
 use crate::load::reader::{type_name, HiveReader, Key, ReadError, ValueData};
 use crate::load::HiveFile;
-use crate::patch::{self, PatchAssessment};
+use crate::patch::{self, AsOfSource, PatchAssessment};
 use crate::rules::catalogue::{Check, Rule, Strength, Volatility, RULES};
 use crate::rules::cbs::{self, PendingPackage};
 use crate::rules::context::{self, MachineContext};
@@ -76,6 +77,9 @@ pub struct Evidence {
     pub reboot_required_updates: Vec<String>,
     /// Patch level from SOFTWARE (`CurrentVersion` and the RollupFix packages).
     pub patch: Option<PatchAssessment>,
+    /// The time the evidence describes: the newest of the hives' last-written times and the
+    /// last shutdown. Patch lag is measured at this date unless a date is given.
+    pub evidence_time: Option<FileTime>,
     /// Read errors, as (hive file, message).
     pub errors: Vec<(String, String)>,
 }
@@ -557,6 +561,20 @@ fn patch_level(
     Ok(Some(patch::assess(&context.os, &rollups, as_of)))
 }
 
+/// The newest of the loaded hives' last-written times and the last shutdown: when the
+/// evidence was taken, as far as the hives tell. Zero or invalid times are ignored.
+fn evidence_time(hives: &MachineHives<'_>, context: &MachineContext) -> Option<FileTime> {
+    [HiveKind::System, HiveKind::Software, HiveKind::Components]
+        .into_iter()
+        .filter_map(|kind| match hives.slot(kind) {
+            HiveSlot::Loaded(file) => Some(file.base_block.last_written),
+            _ => None,
+        })
+        .chain(context.last_shutdown)
+        .filter(|t| t.to_datetime().is_some())
+        .max()
+}
+
 /// Evaluates every rule of the table on one machine.
 pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
     let mut evidence = Evidence::default();
@@ -607,9 +625,20 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
     evidence.control_set = system_choice.clone();
     // Read-only from here on; one copy lets the rules borrow it while they add findings.
     let context = evidence.context.clone();
+    evidence.evidence_time = evidence_time(hives, &context);
     if let Some(scope) = scopes.iter().find(|s| s.kind == HiveKind::Software) {
-        match patch_level(scope, &context, options.as_of) {
-            Ok(assessment) => evidence.patch = assessment,
+        let (as_of, source) = match (options.as_of, evidence.evidence_time.and_then(|t| t.to_datetime())) {
+            (Some(given), _) => (Some(given), AsOfSource::Given),
+            (None, Some(described)) => (Some(described.date()), AsOfSource::EvidenceTime),
+            (None, None) => (None, AsOfSource::TableDate),
+        };
+        match patch_level(scope, &context, as_of) {
+            Ok(mut assessment) => {
+                if let Some(assessment) = &mut assessment {
+                    assessment.as_of_source = source;
+                }
+                evidence.patch = assessment
+            }
             Err(error) => evidence.errors.push((scope.path(), error.to_string())),
         }
     }
@@ -654,6 +683,9 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
             other_control_set_renames(scope, choice, &facts, &mut evidence);
         }
     }
+    // A switched-off rule reports nothing at all, its context findings (renames in other
+    // control sets) included.
+    evidence.findings.retain(|f| !options.skip.iter().any(|id| id.eq_ignore_ascii_case(f.rule)));
 
     if let Some(update_finding) = evidence.findings.iter().find(|f| f.rule == "wu_reboot_required") {
         if let Some(values) = update_finding.data.get("values").and_then(|v| v.as_object()) {

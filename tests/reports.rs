@@ -1,0 +1,268 @@
+//! Reports an analyst acts on (issue 13): evidence time and pending-since, the machine CSV
+//! columns, the operations CSV, the timeline, the text summary, the HTML report, and the
+//! command-line contract fixes. Every test runs the real binary.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::fixture_source::build_fixture;
+
+fn rebootscan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rebootscan")).args(args).output().expect("run rebootscan")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/machines")
+}
+
+/// What a test machine holds; the hives are written from fixture sources.
+struct Machine<'a> {
+    name: &'a str,
+    /// `ComputerName`; two machines with the same name and install date are one machine
+    /// collected twice.
+    computer_name: &'a str,
+    install_date: u32,
+    /// The SYSTEM hive's base-block time (the newest one makes the evidence time).
+    system_written: &'a str,
+    /// `PendingFileRenameOperations` strings and the Session Manager key's last write.
+    renames: &'a [&'a str],
+    renames_written: &'a str,
+    /// `CurrentBuild` and `UBR`.
+    build: (u32, u32),
+}
+
+impl Machine<'_> {
+    fn write(&self, root: &Path) -> PathBuf {
+        let folder = root.join(self.name);
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut system = format!(
+            "version = 1.5\nfile_name = \"SYSTEM\"\nlast_written = {}\n\n[Select]\n\"Current\" = dword 1\n\n\
+             [ControlSet001\\Control\\ComputerName\\ComputerName]\n\"ComputerName\" = sz \"{}\"\n\n\
+             [ControlSet001\\Control\\Session Manager]\nlast_written = {}\n",
+            self.system_written, self.computer_name, self.renames_written
+        );
+        if !self.renames.is_empty() {
+            let strings: Vec<String> =
+                self.renames.iter().map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+            system.push_str(&format!("\"PendingFileRenameOperations\" = multi_sz [{}]\n", strings.join(", ")));
+        }
+        let software = format!(
+            "version = 1.5\nfile_name = \"SOFTWARE\"\nlast_written = 2020-01-01T00:00:00Z\n\n\
+             [Microsoft\\Windows NT\\CurrentVersion]\n\"ProductName\" = sz \"Windows 10 Pro\"\n\
+             \"EditionID\" = sz \"Professional\"\n\"InstallationType\" = sz \"Client\"\n\
+             \"CurrentBuild\" = sz \"{}\"\n\"UBR\" = dword {}\n\"InstallDate\" = dword {}\n",
+            self.build.0, self.build.1, self.install_date
+        );
+        std::fs::write(folder.join("SYSTEM"), build_fixture(&system).expect("SYSTEM source")).unwrap();
+        std::fs::write(folder.join("SOFTWARE"), build_fixture(&software).expect("SOFTWARE source")).unwrap();
+        folder
+    }
+}
+
+const REPLACE_DRIVER: &[&str] = &[
+    "\\??\\C:\\Windows\\System32\\drivers\\SET1.tmp",
+    "!\\??\\C:\\Windows\\System32\\drivers\\e1d68x64.sys",
+    "\\??\\C:\\Windows\\Temp\\old.log",
+    "",
+];
+
+/// A pending machine: its renames were queued on 2024-03-02, the SYSTEM hive was last written
+/// on 2024-05-14, and it runs Windows 10 22H2 with the April 2024 update.
+fn pending_machine(name: &str) -> Machine<'_> {
+    Machine {
+        name,
+        computer_name: "WKS-7",
+        install_date: 1_672_740_000,
+        system_written: "2024-05-14T18:42:10.1234567Z",
+        renames: REPLACE_DRIVER,
+        renames_written: "2024-03-02T08:00:00.0000001Z",
+        build: (19045, 4291),
+    }
+}
+
+fn clean_machine(name: &str) -> Machine<'_> {
+    Machine {
+        name,
+        computer_name: "SRV-1",
+        install_date: 1_600_000_000,
+        system_written: "2024-06-01T00:00:00Z",
+        renames: &[],
+        renames_written: "2024-06-01T00:00:00Z",
+        build: (19045, 4291),
+    }
+}
+
+fn scan_json(args: &[&str]) -> serde_json::Value {
+    let output = rebootscan(args);
+    assert!(matches!(output.status.code(), Some(0 | 3)), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).expect("JSON report")
+}
+
+#[test]
+fn evidence_time_pending_since_and_patch_lag_at_the_evidence_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = pending_machine("wks").write(dir.path());
+    let json = scan_json(&["scan", arg(&folder), "--format", "json"]);
+    let machine = &json["machines"][0];
+    assert_eq!(machine["verdict"], "pending");
+    assert_eq!(machine["verdict_reason"], "pending because of pending_file_rename_operations (strong)");
+    // The newest of the hive times (SYSTEM 2024-05-14, SOFTWARE 2020) and the last shutdown.
+    assert_eq!(machine["evidence_time"], "2024-05-14T18:42:10.1234567Z");
+    // Timestamps keep FILETIME's 100-ns digit.
+    assert_eq!(machine["pending_since"], "2024-03-02T08:00:00.0000001Z");
+    assert_eq!(machine["findings"][0]["last_write"], "2024-03-02T08:00:00.0000001Z");
+    assert_eq!(machine["pending_days"], 73);
+    assert_eq!(machine["source"], arg(&folder));
+    assert_eq!(machine["duplicate_of"], serde_json::Value::Null);
+    let patch = &machine["patch"];
+    assert_eq!(patch["as_of"], "2024-05-14");
+    assert_eq!(patch["as_of_source"], "evidence_time");
+    // KB5036892 (2024-04-09) at 2024-05-14: one monthly update behind, not two years.
+    assert_eq!(patch["monthly_updates_behind"], 1);
+    assert_eq!(patch["days_behind"], 35);
+
+    let given = scan_json(&["scan", arg(&folder), "--format", "json", "--as-of", "2024-08-31"]);
+    let patch = &given["machines"][0]["patch"];
+    assert_eq!(patch["as_of"], "2024-08-31");
+    assert_eq!(patch["as_of_source"], "given");
+    assert!(patch["monthly_updates_behind"].as_u64().unwrap() >= 4, "{patch}");
+    let text = stdout(&rebootscan(&["scan", arg(&folder), "--as-of", "2024-08-31"]));
+    assert!(text.contains("as of 2024-08-31 (--as-of)"), "{text}");
+    let text = stdout(&rebootscan(&["scan", arg(&folder)]));
+    assert!(text.contains("as of 2024-05-14 (evidence time)"), "{text}");
+
+    let clean = clean_machine("srv").write(dir.path());
+    let json = scan_json(&["scan", arg(&clean), "--format", "json"]);
+    let machine = &json["machines"][0];
+    assert_eq!(machine["verdict"], "not_pending");
+    assert_eq!(machine["pending_since"], serde_json::Value::Null);
+    assert_eq!(machine["pending_days"], serde_json::Value::Null);
+    assert_eq!(machine["evidence_time"], "2024-06-01T00:00:00Z");
+}
+
+#[test]
+fn unknown_skip_rule_is_a_usage_error_naming_close_ids() {
+    let folder = fixtures().join("server2019-clean");
+    let output = rebootscan(&["scan", arg(&folder), "--skip-rule", "cbs_reboot_pendng"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("cbs_reboot_pendng: no such rule (close: cbs_reboot_pending"), "{message}");
+    assert!(message.contains("Usage: rebootscan scan"), "{message}");
+    assert!(output.stdout.is_empty());
+    // Case does not matter for a known id.
+    assert_eq!(rebootscan(&["scan", arg(&folder), "--skip-rule", "CBS_REBOOT_PENDING"]).status.code(), Some(0));
+}
+
+#[test]
+fn zero_jobs_is_refused() {
+    let output = rebootscan(&["scan", arg(&fixtures()), "-j", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("at least 1 worker thread"), "{}", stderr(&output));
+}
+
+#[test]
+fn dry_run_and_discover_print_json() {
+    let folder = fixtures();
+    for args in [
+        vec!["scan", "--dry-run", "--format", "json", arg(&folder)],
+        vec!["discover", "--format", "json", arg(&folder)],
+    ] {
+        let output = rebootscan(&args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON discovery");
+        let labels: Vec<&str> =
+            json["machines"].as_array().unwrap().iter().map(|m| m["label"].as_str().unwrap()).collect();
+        assert!(labels.contains(&"win10-pending-driver-update"), "{labels:?}");
+        assert!(json["machines"][0]["hives"].as_array().is_some());
+        assert!(json["skipped"].as_array().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn empty_folder_gives_the_same_status_from_scan_and_discover() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = rebootscan(&["scan", arg(dir.path())]);
+    let discover = rebootscan(&["discover", arg(dir.path())]);
+    let dry_run = rebootscan(&["scan", "--dry-run", arg(dir.path())]);
+    assert_eq!(scan.status.code(), Some(1));
+    assert_eq!(discover.status.code(), scan.status.code());
+    assert_eq!(dry_run.status.code(), scan.status.code());
+    for output in [&scan, &discover, &dry_run] {
+        assert!(stderr(output).contains("no machine to scan"), "{}", stderr(output));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn output_files_get_the_usual_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let findings = dir.path().join("findings.csv");
+    // The test process's umask is inherited; read it back from a file created the plain way.
+    let probe = dir.path().join("probe");
+    std::fs::write(&probe, b"").unwrap();
+    let usual = std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777;
+    let output = rebootscan(&[
+        "scan",
+        arg(&fixtures()),
+        "--format",
+        "json",
+        "-o",
+        arg(&report),
+        "--findings-csv",
+        arg(&findings),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    for file in [&report, &findings] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, usual, "{} has mode {mode:o}", file.display());
+    }
+}
+
+#[test]
+fn two_outputs_naming_one_file_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("out.csv");
+    let same = dir.path().join(".").join("out.csv");
+    let output =
+        rebootscan(&["scan", arg(&fixtures()), "--format", "csv", "-o", arg(&report), "--findings-csv", arg(&same)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("-o and --findings-csv both name"), "{}", stderr(&output));
+    assert!(!report.exists());
+}
+
+#[test]
+fn skip_rule_drops_the_rules_context_findings_too() {
+    let folder = fixtures().join("pfro-only-in-old-control-set");
+    let json = scan_json(&["scan", arg(&folder), "--format", "json"]);
+    let rules: Vec<&str> =
+        json["machines"][0]["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"pending_file_rename_operations"), "the fixture has a context finding: {rules:?}");
+    let json = scan_json(&["scan", arg(&folder), "--format", "json", "--skip-rule", "pending_file_rename_operations"]);
+    let machine = &json["machines"][0];
+    assert!(
+        machine["findings"].as_array().unwrap().iter().all(|f| f["rule"] != "pending_file_rename_operations"),
+        "{}",
+        machine["findings"]
+    );
+    assert!(machine["not_evaluated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["rule"] == "pending_file_rename_operations" && n["reason"] == "skipped"));
+}
