@@ -1,6 +1,7 @@
-//! Disk images end to end: GPT and MBR raw images (partition tables written by Debian's
-//! `sgdisk` and `sfdisk`, installed by `.ci/run`) around the committed NTFS volumes of
-//! `fixtures/images/`, scanned through the command line and through the library.
+//! Disk images end to end: GPT and MBR raw images (partition tables written by the project's
+//! own writer, `tests/support/partition_writer.rs`, in the layouts Debian's sgdisk and sfdisk
+//! make) around the committed NTFS volumes of `fixtures/images/`, scanned through the command
+//! line and through the library.
 //!
 //! The volumes hold hives written by the project's regf writer, staged PE files written by
 //! `tests/support/pe_writer.rs`, NTFS-compressed files and a dirty hive with its log. Making
@@ -11,7 +12,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -23,6 +24,9 @@ use rebootscan::source::{BlockSource, EntryKind, FileTree};
 use rebootscan::verdict::Verdict;
 use support::hive_writer::{HiveSpec, ValueSpec};
 use support::log_writer::new_format_log;
+use support::partition_writer::{
+    self, GptPartition, LogicalPartition, MbrPartition, BASIC_DATA, EFI_SYSTEM, MBR_EXTENDED, MBR_NTFS, SECTOR,
+};
 use support::pe_writer::{self, PeSpec};
 
 // ---- What the volumes hold ---------------------------------------------------------------
@@ -195,86 +199,49 @@ fn volume(name: &str) -> Vec<u8> {
     bytes
 }
 
-const SECTOR: u64 = 512;
-
-/// Runs a Debian partitioning tool; a missing tool fails with what to install.
-fn tool(program: &str, args: &[&str], input: Option<&str>) {
-    // Both live in /usr/sbin, which a non-root PATH may lack.
-    let program = ["/usr/sbin", "/sbin"]
-        .iter()
-        .map(|dir| Path::new(dir).join(program))
-        .find(|path| path.is_file())
-        .map_or_else(|| program.to_string(), |path| path.display().to_string());
-    let program = program.as_str();
-    let mut command = Command::new(program);
-    command.args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-    if input.is_some() {
-        command.stdin(std::process::Stdio::piped());
-    }
-    let mut child = command.spawn().unwrap_or_else(|e| {
-        panic!("{program}: {e}; install Debian's gdisk (sgdisk) and fdisk (sfdisk) packages, as .ci/run does")
-    });
-    if let Some(input) = input {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-}
-
-fn place(disk: &Path, start_sector: u64, bytes: &[u8]) {
-    let mut file = std::fs::OpenOptions::new().write(true).open(disk).unwrap();
-    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start_sector * SECTOR)).unwrap();
-    file.write_all(bytes).unwrap();
-}
-
-fn blank(path: &Path, sectors: u64) {
-    std::fs::File::create(path).unwrap().set_len(sectors * SECTOR).unwrap();
-}
-
-/// GPT (sgdisk): 1 EFI system (empty), 2 basic data (empty), 3 `windows`, 4 `data`.
+/// GPT: 1 EFI system (empty), 2 basic data (empty), 3 `windows`, 4 `data` — the layout
+/// `sgdisk -o -n 1:2048:4095 -t 1:ef00 -n 2:4096:6143 -t 2:0700 -n 3:6144:14335 -t 3:0700
+/// -n 4:14336:22527 -t 4:0700` writes.
 const GPT_WINDOWS_START: u64 = 6144;
 fn gpt_image(dir: &Path) -> PathBuf {
-    let path = dir.join("gpt.raw");
-    blank(&path, 24576);
-    tool(
-        "sgdisk",
+    let part = |type_guid, first_lba, last_lba, name| GptPartition { type_guid, first_lba, last_lba, name };
+    let mut disk = partition_writer::gpt_disk(
+        24576,
         &[
-            "-o",
-            "-n",
-            "1:2048:4095",
-            "-t",
-            "1:ef00",
-            "-n",
-            "2:4096:6143",
-            "-t",
-            "2:0700",
-            "-n",
-            "3:6144:14335",
-            "-t",
-            "3:0700",
-            "-n",
-            "4:14336:22527",
-            "-t",
-            "4:0700",
-            path.to_str().unwrap(),
+            part(EFI_SYSTEM, 2048, 4095, "EFI system partition"),
+            part(BASIC_DATA, 4096, 6143, "Microsoft basic data"),
+            part(BASIC_DATA, GPT_WINDOWS_START, 14335, "Microsoft basic data"),
+            part(BASIC_DATA, 14336, 22527, "Microsoft basic data"),
         ],
-        None,
     );
-    place(&path, GPT_WINDOWS_START, &volume("windows"));
-    place(&path, 14336, &volume("data"));
+    partition_writer::place(&mut disk, GPT_WINDOWS_START, &volume("windows"));
+    partition_writer::place(&mut disk, 14336, &volume("data"));
+    let path = dir.join("gpt.raw");
+    std::fs::write(&path, disk).unwrap();
     path
 }
 
-/// MBR (sfdisk): 1 `data` (primary), 2 extended with 5 `dirty` and 6 `windows` (logical).
+/// MBR: 1 `data` (primary), 2 extended with 5 `dirty` and 6 `windows` (logical), the layout
+/// of the sfdisk script `label: dos` / `start=2048, size=8192, type=7` / `start=10240,
+/// size=22528, type=5` / `start=12288, size=8192, type=7` / `start=22528, size=8192, type=7`
+/// (the first EBR at the start of the extended partition, the second right after partition 5).
 fn mbr_image(dir: &Path) -> PathBuf {
+    let mut disk = partition_writer::mbr_disk(
+        32768,
+        &[
+            MbrPartition { kind: MBR_NTFS, first_lba: 2048, sectors: 8192 },
+            MbrPartition { kind: MBR_EXTENDED, first_lba: 10240, sectors: 22528 },
+        ],
+        &[
+            LogicalPartition { ebr_lba: 10240, kind: MBR_NTFS, first_lba: 12288, sectors: 8192 },
+            LogicalPartition { ebr_lba: 20480, kind: MBR_NTFS, first_lba: 22528, sectors: 8192 },
+        ],
+    );
+    partition_writer::place(&mut disk, 2048, &volume("data"));
+    partition_writer::place(&mut disk, 12288, &volume("dirty"));
+    partition_writer::place(&mut disk, 22528, &volume("windows"));
     let path = dir.join("mbr.raw");
-    blank(&path, 32768);
-    let script = "label: dos\nstart=2048, size=8192, type=7\nstart=10240, size=22528, type=5\n\
-                  start=12288, size=8192, type=7\nstart=22528, size=8192, type=7\n";
-    tool("sfdisk", &["-q", path.to_str().unwrap()], Some(script));
-    place(&path, 2048, &volume("data"));
-    place(&path, 12288, &volume("dirty"));
-    place(&path, 22528, &volume("windows"));
+    std::fs::write(&path, disk).unwrap();
     path
 }
 

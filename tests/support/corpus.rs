@@ -18,7 +18,7 @@ pub fn corpus_dir(test: &str) -> Option<PathBuf> {
     if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
         panic!("{test}: the real-hive corpus is missing at {} and CI=true: set REBOOTSCAN_CORPUS", dir.display());
     }
-    eprintln!("SKIPPED {test}: no real-hive corpus at {} (set REBOOTSCAN_CORPUS)", dir.display());
+    super::skipped(test, &format!("no real-hive corpus at {} (set REBOOTSCAN_CORPUS)", dir.display()));
     None
 }
 
