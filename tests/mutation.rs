@@ -149,7 +149,8 @@ const UNREAD_STRIDE: usize = 61;
 /// fields, its reserved rest, then each 4 KiB page.
 fn flip_regions(len: usize) -> Vec<std::ops::Range<usize>> {
     let end = len.min(64 * 1024);
-    let mut regions = vec![0..BASE_BLOCK_FIELDS.min(end)];
+    let mut regions = Vec::new();
+    regions.push(0..BASE_BLOCK_FIELDS.min(end));
     if end > BASE_BLOCK_FIELDS {
         regions.push(BASE_BLOCK_FIELDS..PAGE.min(end));
     }
