@@ -8,6 +8,11 @@
 //! want, which the crates' validating APIs are built to prevent. The CRC-32 comes from the
 //! `crc32fast` crate, not from the reader under test, so a checksum bug in one cannot hide a
 //! bug in the other.
+//!
+//! Checked once against the tools it replaces: the images of `tests/image.rs`, written with
+//! the same GUIDs by sgdisk 1.0.9 and sfdisk 2.38.1, are byte for byte identical in the
+//! protective MBR, both GPT headers and entry arrays, the MBR and both EBRs (CHS fields
+//! included); `sgdisk -v` and `sfdisk -V` find no problems in the images written here.
 
 /// Sector size of the images written here.
 pub const SECTOR: u64 = 512;
