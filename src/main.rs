@@ -106,9 +106,13 @@ enum DiscoverFormat {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Packages {
-    /// Walk CBS Packages only when a servicing indicator fired.
+    /// Only when a servicing indicator fired: the packages CBS's records (PackagesPending,
+    /// RebootPending) name, each checked; every package when the records name none or disagree.
     Auto,
+    /// The same on every machine.
     Always,
+    /// Every machine, every package read (exhaustive; ~30,000 keys on a real machine).
+    Full,
     Never,
 }
 
@@ -488,6 +492,7 @@ fn run_scan(args: ScanArgs) -> ExitCode {
             package_scan: match args.packages {
                 Packages::Auto => PackageScan::WhenServicingPending,
                 Packages::Always => PackageScan::Always,
+                Packages::Full => PackageScan::Full,
                 Packages::Never => PackageScan::Never,
             },
         },

@@ -289,6 +289,10 @@ pub fn assess(
         pending_updates: PendingUpdates {
             packages: evidence.pending_packages,
             reboot_required_updates: evidence.reboot_required_updates,
+            found_by: evidence.package_search.as_ref().map(|s| s.found_by),
+            found_by_detail: evidence.package_search.as_ref().map(|s| s.detail.clone()),
+            packages_read: evidence.package_search.as_ref().map(|s| s.packages_read),
+            packages_total: evidence.package_search.as_ref().map(|s| s.packages_total),
         },
         not_evaluated: evidence.not_evaluated,
         errors,

@@ -297,6 +297,68 @@ impl<'h> Key<'h> {
         Ok(keys)
     }
 
+    /// How many subkeys the key node counts (nk offset 20), without reading the list.
+    pub fn subkey_count(&self) -> Option<usize> {
+        let nk = self.node_offset()?;
+        read_u32(self.bytes, nk + 20).map(|count| count as usize)
+    }
+
+    /// Calls `visit` with every subkey, in stored order, and what its value `value_name` holds
+    /// when that is a DWORD; returns how many subkeys were visited.
+    ///
+    /// Written for CBS `Packages` (~30,000 keys): it reads each subkey's key node, value list
+    /// and value records straight from the cells and compares the name bytes in place, so it
+    /// allocates nothing per subkey, where [`Key::for_each_subkey`] plus [`Key::value`] build
+    /// a path, a name and a value record for each. Only the subkeys the caller cares about are
+    /// then opened ([`SubkeyDword::name`], [`Key::subkey`]). A corrupt list, key node or value
+    /// list is an error, never a missing subkey or value.
+    pub fn for_each_subkey_dword(
+        &self,
+        value_name: &str,
+        mut visit: impl FnMut(SubkeyDword<'h>) -> Result<(), ReadError>,
+    ) -> Result<usize, ReadError> {
+        let corrupt = |what: &str| ReadError::new(&self.path, format!("corrupt subkey list: {what}"));
+        let nk = self.node_offset().ok_or_else(|| corrupt("key node not found"))?;
+        let count = read_u32(self.bytes, nk + 20).ok_or_else(|| corrupt("key node cut short"))? as usize;
+        if count == 0 {
+            return Ok(0);
+        }
+        let list = read_u32(self.bytes, nk + 28).ok_or_else(|| corrupt("key node cut short"))?;
+        let signature = |offset: u32| cell_data(self.bytes, offset).and_then(|c| c.get(..2));
+        let leaves = if signature(list) == Some(b"ri") {
+            list_offsets(self.bytes, list, 4).ok_or_else(|| corrupt("index root"))?
+        } else {
+            vec![list]
+        };
+        let wanted: Vec<u16> = value_name.encode_utf16().map(upcase_unit).collect();
+        let mut visited = 0usize;
+        for leaf in leaves {
+            let stride = match signature(leaf) {
+                Some(b"li") => 4,
+                Some(b"lf") | Some(b"lh") => 8,
+                _ => return Err(corrupt("unknown leaf signature")),
+            };
+            let cell = cell_data(self.bytes, leaf).ok_or_else(|| corrupt("leaf"))?;
+            let entries = cell.get(2..4).map_or(0, |raw| u16::from_le_bytes([raw[0], raw[1]]) as usize);
+            for index in 0..entries {
+                let node = read_u32(cell, 4 + index * stride).ok_or_else(|| corrupt("leaf cut short"))?;
+                visited += 1;
+                if visited > count.min(MAX_CHILDREN) {
+                    return Err(corrupt(&format!("more entries than the {count} subkeys the key node counts")));
+                }
+                let value = subkey_dword(self.bytes, node, &wanted).map_err(|problem| {
+                    let name = String::from_utf16_lossy(&nk_raw_name_units(self.bytes, node).unwrap_or_default());
+                    ReadError::new(&join_path(&self.path, &name), problem)
+                })?;
+                visit(SubkeyDword { bytes: self.bytes, node, value })?;
+            }
+        }
+        if visited != count {
+            return Err(corrupt(&format!("the key node counts {count} subkeys, its list holds {visited}")));
+        }
+        Ok(visited)
+    }
+
     /// All values, in stored order. Errors if any entry is corrupt.
     pub fn values(&self) -> Result<Vec<Value<'h>>, ReadError> {
         let path = &self.path;
@@ -415,6 +477,100 @@ fn upcase_unit(unit: u16) -> u16 {
     match (upper.next(), upper.next()) {
         (Some(single), None) if (single as u32) <= 0xFFFF => single as u16,
         _ => unit,
+    }
+}
+
+/// The key `name` sorts by in subkey lists: its UTF-16 units upper-cased one by one, the
+/// order Windows keeps (and a full walk returns) subkeys in. Equal keys: the same name.
+pub fn name_order_key(name: &str) -> Vec<u16> {
+    name.encode_utf16().map(upcase_unit).collect()
+}
+
+/// A subkey met by [`Key::for_each_subkey_dword`], read straight from its key node.
+#[derive(Debug, Clone, Copy)]
+pub struct SubkeyDword<'h> {
+    bytes: &'h [u8],
+    /// Hive-bins offset of the subkey's `nk` cell.
+    node: u32,
+    /// What the looked-for value holds.
+    pub value: DwordCell,
+}
+
+impl SubkeyDword<'_> {
+    /// The subkey's name as stored (open it with [`Key::subkey`]).
+    pub fn name(&self) -> String {
+        String::from_utf16_lossy(&nk_raw_name_units(self.bytes, self.node).unwrap_or_default())
+    }
+}
+
+/// A value as [`Key::for_each_subkey_dword`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DwordCell {
+    /// The key has no value of that name.
+    Absent,
+    /// A 4-byte REG_DWORD stored in the value record itself (how Windows stores every DWORD).
+    Inline(u32),
+    /// The value exists in another form (another type or size, data in a cell of its own):
+    /// read it through [`Key::value`] to decode it like any other value.
+    Other,
+}
+
+/// The value called `wanted` (upper-cased UTF-16) of the key node at `node`, read from the
+/// cells without copying anything. Mirrors [`Key::value`]: a corrupt entry elsewhere in the
+/// list does not hide a valid match, but without a match it means absence cannot be proven.
+fn subkey_dword(bytes: &[u8], node: u32, wanted: &[u16]) -> Result<DwordCell, String> {
+    let cell = cell_data(bytes, node).ok_or("corrupt cell: key node outside the hive")?;
+    if cell.get(..2) != Some(b"nk") {
+        return Err("corrupt cell: a subkey list entry that is not a key node".into());
+    }
+    let count = read_u32(cell, 36).ok_or("corrupt cell: key node cut short")? as usize;
+    if count == 0 {
+        return Ok(DwordCell::Absent);
+    }
+    if count > MAX_CHILDREN {
+        return Err(format!("{count} values, more than the {MAX_CHILDREN} limit (corrupt or hostile hive)"));
+    }
+    let list_offset = read_u32(cell, 40).ok_or("corrupt cell: key node cut short")?;
+    let list = cell_data(bytes, list_offset).ok_or("corrupt cell: value list outside the hive")?;
+    let mut unreadable = false;
+    for index in 0..count {
+        let Some(vk) = read_u32(list, 4 * index).and_then(|offset| cell_data(bytes, offset)) else {
+            unreadable = true;
+            continue;
+        };
+        let (Some(b"vk"), Some(length), Some(flags)) = (vk.get(..2), vk.get(2..4), vk.get(16..18)) else {
+            unreadable = true;
+            continue;
+        };
+        let length = u16::from_le_bytes([length[0], length[1]]) as usize;
+        let Some(name) = vk.get(KEY_VALUE_NAME_OFFSET..KEY_VALUE_NAME_OFFSET + length) else {
+            unreadable = true;
+            continue;
+        };
+        let latin1 = u16::from_le_bytes([flags[0], flags[1]]) & 0x0001 != 0;
+        let matches = if latin1 {
+            name.len() == wanted.len() && name.iter().zip(wanted).all(|(&b, &w)| upcase_unit(b as u16) == w)
+        } else {
+            name.len() == 2 * wanted.len()
+                && name.chunks_exact(2).zip(wanted).all(|(p, &w)| upcase_unit(u16::from_le_bytes([p[0], p[1]])) == w)
+        };
+        if !matches {
+            continue;
+        }
+        let (Some(size), Some(data), Some(data_type)) = (read_u32(vk, 4), read_u32(vk, 8), read_u32(vk, 12)) else {
+            unreadable = true;
+            continue;
+        };
+        return Ok(if data_type == REG_DWORD && size == DATA_INLINE_FLAG | 4 {
+            DwordCell::Inline(data)
+        } else {
+            DwordCell::Other
+        });
+    }
+    if unreadable {
+        Err("cannot tell whether the value exists: corrupt value entry".into())
+    } else {
+        Ok(DwordCell::Absent)
     }
 }
 

@@ -15,7 +15,7 @@ use crate::load::kind::HiveKind;
 use crate::load::open::LogReplay;
 use crate::load::HiveFile;
 use crate::patch::PatchAssessment;
-use crate::rules::cbs::PendingPackage;
+use crate::rules::cbs::{FoundBy, PendingPackage};
 use crate::rules::context::MachineContext;
 use crate::rules::{Finding, NotEvaluated};
 use crate::verdict::Verdict;
@@ -103,6 +103,16 @@ pub struct PendingUpdates {
     pub packages: Vec<PendingPackage>,
     /// Update GUIDs under WindowsUpdate `Auto Update\RebootRequired` (memory hives only).
     pub reboot_required_updates: Vec<String>,
+    /// How `packages` were found: `PackagesPending`, `RebootPending`,
+    /// `PackagesPending+RebootPending` (CBS's records, each package checked) or `full walk`;
+    /// `null` when they were not looked for (`--packages auto` with no servicing indicator,
+    /// `--packages never`, no SOFTWARE or no `Packages` key).
+    pub found_by: Option<FoundBy>,
+    /// Why that way, in words (what the records named, or why every package was read).
+    pub found_by_detail: Option<String>,
+    /// Package keys whose state was read, and how many `Packages` holds.
+    pub packages_read: Option<usize>,
+    pub packages_total: Option<usize>,
 }
 
 /// Everything reported about one machine. The JSON form of this struct is the stable output

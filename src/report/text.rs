@@ -188,6 +188,9 @@ pub fn render(report: &MachineReport) -> String {
     let updates = &report.pending_updates;
     if !updates.packages.is_empty() || !updates.reboot_required_updates.is_empty() {
         let _ = writeln!(out, "updates waiting for the reboot:");
+        if let (Some(found_by), Some(detail)) = (updates.found_by, &updates.found_by_detail) {
+            let _ = writeln!(out, "  packages found by {}: {}", found_by.label(), detail);
+        }
         for package in &updates.packages {
             let kb = package.kb.as_deref().map(|kb| format!("{kb} ")).unwrap_or_default();
             let _ = writeln!(out, "  {kb}{}  [{}]", package.package, package.state_name);
@@ -195,6 +198,8 @@ pub fn render(report: &MachineReport) -> String {
         for guid in &updates.reboot_required_updates {
             let _ = writeln!(out, "  Windows Update {guid}");
         }
+    } else if let (Some(found_by), Some(detail)) = (updates.found_by, &updates.found_by_detail) {
+        let _ = writeln!(out, "updates waiting for the reboot: no CBS package ({}: {})", found_by.label(), detail);
     }
 
     if !report.not_evaluated.is_empty() {

@@ -4,8 +4,10 @@
 use serde::Serialize;
 
 use crate::load::filetime::FileTime;
-use crate::load::reader::{Key, ReadError};
+use crate::load::reader::{name_order_key, DwordCell, Key, ReadError};
+use crate::patch::ROLLUP_PREFIX;
 
+pub const SERVICING_KEY: &str = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing";
 pub const PACKAGES_KEY: &str = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Packages";
 
 /// Name of a CBS `CurrentState` value (TechNet "CBS Servicing States Chart"; CbsApi headers).
@@ -56,30 +58,240 @@ fn dword(key: &Key<'_>, name: &str) -> Result<Option<u32>, ReadError> {
     Ok(key.value(name)?.map(|v| v.typed()).transpose()?.and_then(|d| d.as_u64()).map(|n| n as u32))
 }
 
-/// Every package whose state waits for a reboot, in stored (name) order.
-pub fn pending_packages(packages: &Key<'_>) -> Result<Vec<PendingPackage>, ReadError> {
+fn pending_package(package: &Key<'_>, state: u32) -> Result<PendingPackage, ReadError> {
+    let name = package.name()?;
+    let install_time = match (dword(package, "InstallTimeHigh")?, dword(package, "InstallTimeLow")?) {
+        (Some(high), Some(low)) => Some(FileTime::from_u64((high as u64) << 32 | low as u64)),
+        _ => None,
+    };
+    Ok(PendingPackage {
+        kb: kb_from_package_name(&name),
+        package: name,
+        state,
+        state_name: state_name(state),
+        install_time,
+        key_last_write: package.last_write(),
+    })
+}
+
+/// Subkeys read between two releases of the walked pages (~5 MB of a generated SOFTWARE).
+const RELEASE_EVERY: usize = 4096;
+
+/// Every package whose state waits for a reboot, in stored (name) order: reads every
+/// package's `CurrentState` (see [`Key::for_each_subkey_dword`]). `release` is called every
+/// few thousand packages and at the end, to let go of the pages walked so far.
+pub fn pending_packages(
+    packages: &Key<'_>,
+    release: &mut dyn FnMut(),
+) -> Result<(Vec<PendingPackage>, usize), ReadError> {
     let mut pending = Vec::new();
-    packages.for_each_subkey(|package| {
-        let Some(state) = dword(&package, "CurrentState")? else { return Ok(()) };
-        if !waits_for_reboot(state) {
-            return Ok(());
+    let mut since_release = 0usize;
+    let read = packages.for_each_subkey_dword("CurrentState", |entry| {
+        since_release += 1;
+        if since_release == RELEASE_EVERY {
+            release();
+            since_release = 0;
         }
-        let name = package.name()?;
-        let install_time = match (dword(&package, "InstallTimeHigh")?, dword(&package, "InstallTimeLow")?) {
-            (Some(high), Some(low)) => Some(FileTime::from_u64((high as u64) << 32 | low as u64)),
-            _ => None,
+        let state = match entry.value {
+            DwordCell::Absent => return Ok(()),
+            DwordCell::Inline(state) if !waits_for_reboot(state) => return Ok(()),
+            DwordCell::Inline(_) | DwordCell::Other => None,
         };
-        pending.push(PendingPackage {
-            kb: kb_from_package_name(&name),
-            package: name,
-            state,
-            state_name: state_name(state),
-            install_time,
-            key_last_write: package.last_write(),
-        });
+        let name = entry.name();
+        let Some(package) = packages.subkey(&name)? else {
+            return Err(ReadError {
+                key: format!("{}\\{name}", packages.path()),
+                problem: "listed in the subkey list but not found by name (corrupt or unsorted list)".into(),
+            });
+        };
+        // Values in another form than an inline DWORD are decoded the ordinary way.
+        let Some(state) = state.or(dword(&package, "CurrentState")?) else { return Ok(()) };
+        if waits_for_reboot(state) {
+            pending.push(pending_package(&package, state)?);
+        }
         Ok(())
-    })?;
-    Ok(pending)
+    });
+    release();
+    Ok((pending, read?))
+}
+
+/// The servicing store's own records of what waits for the reboot, below
+/// [`SERVICING_KEY`]: keys whose subkey and value names are package identities.
+/// (`SessionsPending` sessions name no packages in any layout we have a source for.)
+const RECORDS: [(&str, FoundBy); 2] =
+    [("PackagesPending", FoundBy::PackagesPending), ("RebootPending", FoundBy::RebootPending)];
+
+/// How the packages waiting for the reboot were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FoundBy {
+    /// Named by `Component Based Servicing\PackagesPending`, each confirmed by its state.
+    #[serde(rename = "PackagesPending")]
+    PackagesPending,
+    /// Named by `Component Based Servicing\RebootPending`, each confirmed by its state.
+    #[serde(rename = "RebootPending")]
+    RebootPending,
+    /// Named by both records.
+    #[serde(rename = "PackagesPending+RebootPending")]
+    BothRecords,
+    /// Every package's `CurrentState` read.
+    #[serde(rename = "full walk")]
+    FullWalk,
+}
+
+impl FoundBy {
+    pub fn label(self) -> &'static str {
+        match self {
+            FoundBy::PackagesPending => "PackagesPending",
+            FoundBy::RebootPending => "RebootPending",
+            FoundBy::BothRecords => "PackagesPending+RebootPending",
+            FoundBy::FullWalk => "full walk",
+        }
+    }
+
+    fn and(self, other: FoundBy) -> FoundBy {
+        if self == other {
+            self
+        } else {
+            FoundBy::BothRecords
+        }
+    }
+}
+
+/// How to look for the packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageSearchMode {
+    /// From the servicing store's records when they name packages that all wait for the
+    /// reboot; every package otherwise.
+    RecordsFirst,
+    /// Every package, whatever the records say.
+    FullWalk,
+}
+
+/// How the packages waiting for the reboot were found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PackageSearch {
+    pub found_by: FoundBy,
+    /// Why this way (which records named what, or why every package was read).
+    pub detail: String,
+    /// Package keys whose state was read.
+    pub packages_read: usize,
+    /// Package keys under `Packages` (from its key node).
+    pub packages_total: usize,
+}
+
+/// A CBS package identity: `name~public key token~architecture~language~version`.
+fn is_package_identity(name: &str) -> bool {
+    name.split('~').count() == 5 && !name.starts_with('~')
+}
+
+/// The packages of the servicing store (SOFTWARE `root`) that wait for the reboot.
+///
+/// With [`PackageSearchMode::RecordsFirst`], the packages named by `PackagesPending` and
+/// `RebootPending` are looked up by name (a few key nodes each, instead of the ~30,000
+/// packages and ~40 MB of a real store). The records are trusted only when they agree with
+/// the store: every named package exists and its `CurrentState` waits for the reboot.
+/// Otherwise (no record names a package, one names a missing package or one already
+/// installed, or a cumulative update waiting for the reboot is not named) every package is
+/// read. A package the records do not name (say one left
+/// Partially Installed by an earlier failure) is found only by the full walk.
+/// `Ok(None)`: SOFTWARE has no `Packages` key.
+pub fn find_pending_packages(
+    root: &Key<'_>,
+    mode: PackageSearchMode,
+    release: &mut dyn FnMut(),
+) -> Result<Option<(Vec<PendingPackage>, PackageSearch)>, ReadError> {
+    let Some(servicing) = root.subpath(SERVICING_KEY)? else { return Ok(None) };
+    let Some(packages) = servicing.subkey("Packages")? else { return Ok(None) };
+    let packages_total = packages.subkey_count().unwrap_or(0);
+    let walk_reason = match mode {
+        PackageSearchMode::FullWalk => "every package read (--packages full)".to_string(),
+        PackageSearchMode::RecordsFirst => match from_records(&servicing, &packages)? {
+            Ok((found, found_by, names)) => {
+                let detail = format!(
+                    "{names} package(s) named by {}, each confirmed by its CurrentState; the other {} packages were not read (--packages full reads them all)",
+                    found_by.label(),
+                    packages_total.saturating_sub(names)
+                );
+                return Ok(Some((found, PackageSearch { found_by, detail, packages_read: names, packages_total })));
+            }
+            Err(reason) => reason,
+        },
+    };
+    let (found, read) = pending_packages(&packages, release)?;
+    let search = PackageSearch {
+        found_by: FoundBy::FullWalk,
+        detail: format!("{read} packages read: {walk_reason}"),
+        packages_read: read,
+        packages_total,
+    };
+    Ok(Some((found, search)))
+}
+
+/// The packages the records name, when the records agree with the store; else why not.
+#[allow(clippy::type_complexity)]
+fn from_records(
+    servicing: &Key<'_>,
+    packages: &Key<'_>,
+) -> Result<Result<(Vec<PendingPackage>, FoundBy, usize), String>, ReadError> {
+    let mut named: Vec<(String, FoundBy)> = Vec::new();
+    for (record, source) in RECORDS {
+        let Some(key) = servicing.subkey(record)? else { continue };
+        let mut names: Vec<String> = key.values()?.iter().map(|v| v.name().to_string()).collect();
+        key.for_each_subkey(|subkey| {
+            names.push(subkey.name()?);
+            Ok(())
+        })?;
+        for name in names.into_iter().filter(|name| is_package_identity(name)) {
+            match named.iter_mut().find(|(known, _)| name_order_key(known) == name_order_key(&name)) {
+                Some((_, by)) => *by = by.and(source),
+                None => named.push((name, source)),
+            }
+        }
+    }
+    if named.is_empty() {
+        return Ok(Err("no CBS record (PackagesPending, RebootPending) names a package".into()));
+    }
+    // A cheap check of completeness: the cumulative updates are found exactly by a prefix
+    // lookup (a few key nodes); one waiting for the reboot that the records do not name means
+    // they do not list everything.
+    for rollup in packages.subkeys_with_prefix(ROLLUP_PREFIX)? {
+        let name = rollup.name()?;
+        let state = dword(&rollup, "CurrentState")?;
+        if state.is_some_and(waits_for_reboot)
+            && !named.iter().any(|(known, _)| name_order_key(known) == name_order_key(&name))
+        {
+            return Ok(Err(format!("the records do not name {name}, which waits for the reboot")));
+        }
+    }
+    let mut found = Vec::new();
+    let mut found_by: Option<FoundBy> = None;
+    for (name, source) in &named {
+        let Some(package) = packages.subkey(name)? else {
+            return Ok(Err(format!("{} names {name}, which is not under Packages", source.label())));
+        };
+        match dword(&package, "CurrentState")? {
+            Some(state) if waits_for_reboot(state) => {
+                found.push((name_order_key(&package.name()?), pending_package(&package, state)?))
+            }
+            Some(state) => {
+                return Ok(Err(format!(
+                    "{} names {name}, whose CurrentState is {}: the records are out of date",
+                    source.label(),
+                    state_name(state)
+                )))
+            }
+            None => return Ok(Err(format!("{} names {name}, which has no CurrentState", source.label()))),
+        }
+        found_by = Some(found_by.map_or(*source, |by| by.and(*source)));
+    }
+    // The order a full walk gives: the store's (upper-cased UTF-16) name order.
+    found.sort_by(|left, right| left.0.cmp(&right.0));
+    let count = found.len();
+    Ok(Ok((
+        found.into_iter().map(|(_, package)| package).collect(),
+        found_by.unwrap_or(FoundBy::PackagesPending),
+        count,
+    )))
 }
 
 #[cfg(test)]

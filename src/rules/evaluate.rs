@@ -11,7 +11,7 @@ use crate::load::reader::{type_name, HiveReader, Key, ReadError, ValueData};
 use crate::load::HiveFile;
 use crate::patch::{self, AsOfSource, PatchAssessment};
 use crate::rules::catalogue::{Check, Rule, Strength, Volatility, RULES};
-use crate::rules::cbs::{self, PendingPackage};
+use crate::rules::cbs::{self, PackageSearch, PackageSearchMode, PendingPackage};
 use crate::rules::context::{self, MachineContext};
 use crate::rules::pfro::ClassifiedRenames;
 use crate::rules::{Finding, NotEvaluated, NotEvaluatedReason};
@@ -52,6 +52,8 @@ pub enum PackageScan {
     #[default]
     WhenServicingPending,
     Always,
+    /// On every machine, and every package read whatever CBS's records say (exhaustive).
+    Full,
     Never,
 }
 
@@ -73,6 +75,8 @@ pub struct Evidence {
     pub control_set: Option<ControlSetChoice>,
     /// CBS packages whose state waits for a reboot (per-patch view).
     pub pending_packages: Vec<PendingPackage>,
+    /// How they were found; `None` when they were not looked for.
+    pub package_search: Option<PackageSearch>,
     /// Update GUIDs listed under WindowsUpdate `Auto Update\RebootRequired`.
     pub reboot_required_updates: Vec<String>,
     /// Patch level from SOFTWARE (`CurrentVersion` and the RollupFix packages).
@@ -697,14 +701,21 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
         let servicing_fired = evidence.findings.iter().any(|f| {
             f.strength.decides() && (f.rule.starts_with("cbs_") || f.rule == "components_pending_transaction")
         });
-        let scan = match options.package_scan {
-            PackageScan::Always => true,
-            PackageScan::Never => false,
-            PackageScan::WhenServicingPending => servicing_fired,
+        let mode = match options.package_scan {
+            PackageScan::Always => Some(PackageSearchMode::RecordsFirst),
+            PackageScan::Full => Some(PackageSearchMode::FullWalk),
+            PackageScan::Never => None,
+            PackageScan::WhenServicingPending => servicing_fired.then_some(PackageSearchMode::RecordsFirst),
         };
-        if scan {
-            match scope.root.subpath(cbs::PACKAGES_KEY).and_then(|k| k.map(|k| cbs::pending_packages(&k)).transpose()) {
-                Ok(packages) => evidence.pending_packages = packages.unwrap_or_default(),
+        if let Some(mode) = mode {
+            // A full walk touches ~40 MB of a real SOFTWARE: let go of the pages as it goes.
+            let mut release = || scope.file.release_mapped_pages();
+            match cbs::find_pending_packages(&scope.root, mode, &mut release) {
+                Ok(Some((packages, search))) => {
+                    evidence.pending_packages = packages;
+                    evidence.package_search = Some(search);
+                }
+                Ok(None) => {}
                 Err(error) => evidence.errors.push((scope.path(), error.to_string())),
             }
         }
