@@ -95,14 +95,27 @@ pub fn pending_packages(
         let state = match entry.value {
             DwordCell::Absent => return Ok(()),
             DwordCell::Inline(state) if !waits_for_reboot(state) => return Ok(()),
-            DwordCell::Inline(_) | DwordCell::Other => None,
+            DwordCell::Inline(state) => Some(state),
+            DwordCell::Other => None,
         };
         let name = entry.name();
-        let Some(package) = packages.subkey(&name)? else {
-            return Err(ReadError {
-                key: format!("{}\\{name}", packages.path()),
-                problem: "listed in the subkey list but not found by name (corrupt or unsorted list)".into(),
-            });
+        let package = match packages.subkey(&name)? {
+            Some(package) => package,
+            // The lookup by name is a binary search; a list out of order (never written by
+            // Windows) still holds the key: find it the slow way.
+            None => {
+                let mut found = None;
+                packages.for_each_subkey(|key| {
+                    if found.is_none() && name_order_key(&key.name()?) == name_order_key(&name) {
+                        found = Some(key);
+                    }
+                    Ok(())
+                })?;
+                found.ok_or_else(|| ReadError {
+                    key: format!("{}\\{name}", packages.path()),
+                    problem: "listed in the subkey list but not found by name (corrupt list)".into(),
+                })?
+            }
         };
         // Values in another form than an inline DWORD are decoded the ordinary way.
         let Some(state) = state.or(dword(&package, "CurrentState")?) else { return Ok(()) };
