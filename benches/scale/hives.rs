@@ -897,6 +897,18 @@ pub fn make_software_pending(spec: &mut HiveSpec) {
     }
 }
 
+/// The servicing-pending SOFTWARE without CBS's records of what waits: `PackagesPending` gone
+/// and `RebootPending` left as an empty key (its existence still fires the rule). rebootscan
+/// then has to read every package to list the pending ones: the fallback path.
+pub fn drop_servicing_records(spec: &mut HiveSpec) {
+    let cbs = spec.key_mut(CBS_KEY);
+    cbs.subkeys.retain(|key| !names_equal(&key.name, "PackagesPending"));
+    if let Some(reboot_pending) = cbs.subkeys.iter_mut().find(|key| names_equal(&key.name, "RebootPending")) {
+        reboot_pending.subkeys.clear();
+        reboot_pending.values.clear();
+    }
+}
+
 // ---- SYSTEM ----------------------------------------------------------------------------------
 
 /// A clean Windows 10 22H2 SYSTEM hive with one control set: nothing pending.

@@ -27,6 +27,7 @@ mod measure;
 mod random;
 mod report;
 mod results;
+mod servicing;
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -53,6 +54,10 @@ usage: cargo bench --bench scale [-- OPTIONS]
   --templates-only  generate the four template hives, print what they hold, keep them, stop
   --binary PATH     the rebootscan to measure (default: the release build cargo bench made)
   --results PATH    where to write the results (default benches/RESULTS.md; '-' for none)
+  --servicing       only servicing-pending machines against clean ones (issue 16): warm, cold
+                    and a 1,000-machine fleet; ~1.6 GB of disk, a few minutes; writes its own
+                    section of RESULTS.md
+  --baseline PATH   with --servicing: also measure this (older) rebootscan in the same run
 
 needs: GNU time (/usr/bin/time), coreutils, util-linux fincore (optional), and hivexget for
 the reference (Debian/Ubuntu: apt-get update && apt-get install -y libhivex-bin)
@@ -74,6 +79,8 @@ struct Options {
     templates_only: bool,
     binary: Option<PathBuf>,
     results: Option<PathBuf>,
+    servicing: bool,
+    baseline: Option<PathBuf>,
 }
 
 /// How much to do: quick by default, more copies and repetitions with `--full`.
@@ -111,6 +118,8 @@ fn parse_options() -> Result<Option<Options>, String> {
         templates_only: false,
         binary: None,
         results: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches").join("RESULTS.md")),
+        servicing: false,
+        baseline: None,
     };
     let mut benchmarking = false;
     let mut args = std::env::args().skip(1);
@@ -123,6 +132,8 @@ fn parse_options() -> Result<Option<Options>, String> {
             "--fadvise" => options.force_fadvise = true,
             "--keep" => options.keep = true,
             "--templates-only" => options.templates_only = true,
+            "--servicing" => options.servicing = true,
+            "--baseline" => options.baseline = Some(PathBuf::from(value("--baseline")?)),
             "--work-dir" => options.work_dir = Some(PathBuf::from(value("--work-dir")?)),
             "--binary" => options.binary = Some(PathBuf::from(value("--binary")?)),
             "--results" => {
@@ -216,6 +227,34 @@ fn free_disk_bytes(path: &Path) -> Option<u64> {
     let text = command_output("df", &["-Pk", &path.display().to_string()])?;
     let kib: u64 = text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// `abc1234` (with "+ uncommitted changes in src/" when the tree differs).
+pub fn commit_label() -> String {
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let commit =
+        command_output("git", &["-C", manifest, "rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = command_output("git", &["-C", manifest, "status", "--porcelain", "--", "src"])
+        .is_some_and(|status| !status.is_empty());
+    if dirty {
+        format!("{commit} + uncommitted changes in src/")
+    } else {
+        commit
+    }
+}
+
+/// `2 cores (AMD EPYC …)`.
+pub fn machine_summary() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                line.strip_prefix("model name").map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
 }
 
 pub fn load_average() -> String {
@@ -498,6 +537,37 @@ fn build_warmup_machine(dir: &Path) -> Result<(PathBuf, PathBuf), String> {
 
 // ---- the run -----------------------------------------------------------------------------------
 
+fn run_servicing(options: &Options, binary: &Path, work: &Path, repeats: usize) -> Result<(), String> {
+    if let Some(baseline) = &options.baseline {
+        if !baseline.is_file() {
+            return Err(format!("--baseline {} is not a file", baseline.display()));
+        }
+    }
+    let (warmup_machine, warmup_system) = build_warmup_machine(&work.join("warmup"))?;
+    let eviction = Eviction::choose(options.force_fadvise);
+    let mut context = Context {
+        binary: binary.to_path_buf(),
+        work: work.to_path_buf(),
+        scratch: work.join("time.txt"),
+        eviction,
+        warmup_machine,
+        warmup_system,
+        hivexget: false,
+        problems: Vec::new(),
+    };
+    if eviction != Eviction::DropCaches {
+        println!("scale --servicing: drop_caches refused; cold runs evict with fadvise");
+    }
+    let setup = servicing::Setup { binary, baseline: options.baseline.as_deref(), work, repeats };
+    let section = servicing::run(&mut context, &setup)?;
+    println!("\n{section}");
+    if let Some(path) = &options.results {
+        servicing::write(path, &section).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("scale: figures written to {}", path.display());
+    }
+    Ok(())
+}
+
 fn run(options: &Options) -> Result<(), String> {
     let plan = Plan::new(options.full);
     if !Path::new(measure::GNU_TIME).exists() {
@@ -526,6 +596,9 @@ fn run(options: &Options) -> Result<(), String> {
     }
     if command_output("stat", &["-f", "-c", "%T", &work.path.display().to_string()]).as_deref() == Some("tmpfs") {
         println!("scale: warning: {} is on tmpfs (memory): cold figures will be meaningless", work.path.display());
+    }
+    if options.servicing {
+        return run_servicing(options, &binary, &work.path, plan.repeats);
     }
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let load_before = load_average();

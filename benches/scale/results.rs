@@ -333,11 +333,17 @@ pub fn write(path: &Path, figures: &str) -> std::io::Result<()> {
         std::fs::read_to_string(path).ok().and_then(|old| crate::report::preserved_analysis(&old)).unwrap_or_else(
             || format!("{}\n(no analysis yet)\n{}", crate::report::ANALYSIS_BEGIN, crate::report::ANALYSIS_END),
         );
+    // The `--servicing` section is written by its own mode; keep it.
+    let servicing = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|old| crate::servicing::preserved(&old))
+        .map(|section| format!("{section}\n\n"))
+        .unwrap_or_default();
     let document = format!(
         "# Scale benchmark results\n\n\
          Written by `cargo bench --bench scale` (sources in `benches/scale/`); rerun it to refresh the figures. \
          The analysis at the end is written by hand and kept across reruns.\n\n\
-         ## Figures\n\n{figures}\n## Analysis\n\n{analysis}\n"
+         ## Figures\n\n{figures}\n{servicing}## Analysis\n\n{analysis}\n"
     );
     std::fs::write(path, document)
 }
