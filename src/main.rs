@@ -11,6 +11,7 @@ use rebootscan::discover::{self, Discovery};
 use rebootscan::inspect;
 use rebootscan::load::LoadOptions;
 use rebootscan::report;
+use rebootscan::report::tables::{DuplicateIndex, TimelineFormat, TimelineWriter};
 use rebootscan::report::writer::{OutputFormat, ReportWriter};
 use rebootscan::rules::evaluate::PackageScan;
 use rebootscan::rules::{RuleOptions, RULES};
@@ -99,6 +100,12 @@ enum Format {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TimelineFileFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum DiscoverFormat {
     Text,
     Json,
@@ -129,6 +136,16 @@ struct ScanArgs {
     /// Also write one CSV row per finding to FILE.
     #[arg(long, value_name = "FILE")]
     findings_csv: Option<PathBuf>,
+    /// Also write one CSV row per pending file operation (PendingFileRenameOperations) to FILE.
+    #[arg(long, value_name = "FILE")]
+    operations_csv: Option<PathBuf>,
+    /// Also write every timestamp the run knows to FILE, for Timesketch: CSV, or JSON lines
+    /// when FILE ends in .jsonl (or with --timeline-format).
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+    /// Format of --timeline (default: from the file name).
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "timeline")]
+    timeline_format: Option<TimelineFileFormat>,
     /// Switch off a rule by id (repeatable); `rebootscan rules` lists the ids.
     #[arg(long = "skip-rule", value_name = "ID")]
     skip_rules: Vec<String>,
@@ -375,6 +392,31 @@ fn print_path_classes(markdown: bool) -> ExitCode {
     ExitCode::from(EXIT_OK)
 }
 
+/// An output file beside the main report (findings CSV, operations CSV, timeline, HTML),
+/// written atomically like `-o`. Every such file is opened here, so the checks that apply to
+/// outputs apply to all of them.
+struct SideOutput {
+    output: AtomicOutput,
+    path: PathBuf,
+}
+
+impl SideOutput {
+    fn create(path: &Path, what: &str) -> io::Result<SideOutput> {
+        AtomicOutput::create(path).map(|output| SideOutput { output, path: path.to_path_buf() }).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot write {what} to {}: {e}{OUTPUT_HINT}", path.display()))
+        })
+    }
+
+    fn writer(&self) -> io::Result<BufWriter<std::fs::File>> {
+        self.output.temp.reopen().map(BufWriter::new)
+    }
+
+    fn commit(self) -> io::Result<()> {
+        let path = self.path;
+        self.output.commit().map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+    }
+}
+
 /// The output files a scan writes, by option, for the checks that apply to all of them.
 fn output_paths(args: &ScanArgs) -> Vec<(&'static str, &Path)> {
     let mut outputs: Vec<(&'static str, &Path)> = Vec::new();
@@ -383,6 +425,12 @@ fn output_paths(args: &ScanArgs) -> Vec<(&'static str, &Path)> {
     }
     if let Some(path) = &args.findings_csv {
         outputs.push(("--findings-csv", path));
+    }
+    if let Some(path) = &args.operations_csv {
+        outputs.push(("--operations-csv", path));
+    }
+    if let Some(path) = &args.timeline {
+        outputs.push(("--timeline", path));
     }
     outputs
 }
@@ -565,36 +613,61 @@ fn scan_into<W: Write>(
         Format::Csv => OutputFormat::Csv,
     };
     let mut writer = ReportWriter::new(format, out).map_err(ScanError::Sink)?;
-    let mut findings_csv = match &args.findings_csv {
-        Some(path) => {
-            let opened = AtomicOutput::create(path)
-                .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("cannot write the findings CSV to {}: {e}{OUTPUT_HINT}", path.display()),
-                    )
-                })
-                .and_then(|output| {
-                    let file = output.temp.reopen()?;
-                    let writer = report::csv::writer(BufWriter::new(file), report::csv::FINDING_COLUMNS)
-                        .map_err(io::Error::other)?;
-                    Ok((output, writer))
-                });
-            Some(opened.map_err(ScanError::Sink)?)
+    let side = |path: &Option<PathBuf>, what: &str| -> Result<Option<SideOutput>, ScanError<io::Error>> {
+        path.as_deref().map(|path| SideOutput::create(path, what)).transpose().map_err(ScanError::Sink)
+    };
+    let mut findings_csv = match side(&args.findings_csv, "the findings CSV")? {
+        Some(output) => {
+            let writer = report::csv::writer(output.writer().map_err(ScanError::Sink)?, report::csv::FINDING_COLUMNS)
+                .map_err(|e| ScanError::Sink(io::Error::other(e)))?;
+            Some((output, writer))
         }
         None => None,
     };
+    let mut operations_csv = match side(&args.operations_csv, "the operations CSV")? {
+        Some(output) => {
+            let writer =
+                report::csv::writer(output.writer().map_err(ScanError::Sink)?, report::tables::OPERATION_COLUMNS)
+                    .map_err(|e| ScanError::Sink(io::Error::other(e)))?;
+            Some((output, writer))
+        }
+        None => None,
+    };
+    let mut timeline = match side(&args.timeline, "the timeline")? {
+        Some(output) => {
+            let format = match (args.timeline_format, &args.timeline) {
+                (Some(TimelineFileFormat::Csv), _) => TimelineFormat::Csv,
+                (Some(TimelineFileFormat::Jsonl), _) => TimelineFormat::Jsonl,
+                (None, Some(path)) => TimelineFormat::for_path(path),
+                (None, None) => TimelineFormat::Csv,
+            };
+            let writer =
+                TimelineWriter::new(format, output.writer().map_err(ScanError::Sink)?).map_err(ScanError::Sink)?;
+            Some((output, writer))
+        }
+        None => None,
+    };
+    let mut duplicates = DuplicateIndex::default();
     let tick = || {
         if let Some(bar) = &progress {
             bar.inc(1);
         }
     };
-    let scanned = scan::scan_all_with_progress(discovery, options, &tick, |machine| -> io::Result<()> {
+    let scanned = scan::scan_all_with_progress(discovery, options, &tick, |mut machine| -> io::Result<()> {
+        duplicates.mark(&mut machine);
         writer.write(&machine)?;
         if let Some((_, findings)) = &mut findings_csv {
             for row in report::csv::finding_rows(&machine) {
                 findings.write_record(row).map_err(io::Error::other)?;
             }
+        }
+        if let Some((_, operations)) = &mut operations_csv {
+            for row in report::tables::operation_rows(&machine) {
+                operations.write_record(row).map_err(io::Error::other)?;
+            }
+        }
+        if let Some((_, timeline)) = &mut timeline {
+            timeline.write(&machine)?;
         }
         Ok(())
     });
@@ -603,9 +676,12 @@ fn scan_into<W: Write>(
         bar.finish_and_clear();
     }
     writer.finish(discovery).map_err(ScanError::Sink)?;
-    if let Some((output, findings)) = findings_csv {
-        let flushed = findings.into_inner().map_err(|e| io::Error::other(e.to_string())).and_then(|mut f| f.flush());
+    for (output, csv) in [findings_csv, operations_csv].into_iter().flatten() {
+        let flushed = csv.into_inner().map_err(|e| io::Error::other(e.to_string())).and_then(|mut f| f.flush());
         flushed.and_then(|()| output.commit()).map_err(ScanError::Sink)?;
+    }
+    if let Some((output, timeline)) = timeline {
+        timeline.finish().and_then(|_| output.commit()).map_err(ScanError::Sink)?;
     }
     Ok(summary)
 }

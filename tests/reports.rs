@@ -266,3 +266,150 @@ fn skip_rule_drops_the_rules_context_findings_too() {
         .iter()
         .any(|n| n["rule"] == "pending_file_rename_operations" && n["reason"] == "skipped"));
 }
+
+/// A case folder: a pending machine, the same machine collected a second time (same
+/// computer name and install date), and a clean one.
+fn case_folder(root: &Path) -> PathBuf {
+    let case = root.join("case");
+    pending_machine("kape/WKS-7").write(&case);
+    pending_machine("velociraptor/WKS-7").write(&case);
+    clean_machine("srv").write(&case);
+    case
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let rows = reader.records().map(|r| r.unwrap().iter().map(String::from).collect()).collect();
+    (header, rows)
+}
+
+fn column<'a>(header: &[String], row: &'a [String], name: &str) -> &'a str {
+    let index = header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}: {header:?}"));
+    &row[index]
+}
+
+#[test]
+fn machine_csv_answers_the_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_folder(dir.path());
+    let report = dir.path().join("machines.csv");
+    let output = rebootscan(&["scan", arg(&case), "--format", "csv", "-o", arg(&report)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let (header, rows) = read_csv(&report);
+    for name in
+        ["verdict_reason", "source", "evidence_time", "pending_since", "pending_days", "pfro_deletes", "duplicate_of"]
+    {
+        assert!(header.iter().any(|h| h == name), "{name}: {header:?}");
+    }
+    let labels: Vec<&str> = rows.iter().map(|r| column(&header, r, "machine")).collect();
+    assert_eq!(labels, ["kape/WKS-7", "srv", "velociraptor/WKS-7"]);
+    let kape = &rows[0];
+    assert_eq!(column(&header, kape, "verdict_reason"), "pending because of pending_file_rename_operations (strong)");
+    assert_eq!(column(&header, kape, "source"), arg(&case.join("kape/WKS-7")));
+    assert_eq!(column(&header, kape, "evidence_time"), "2024-05-14T18:42:10.1234567Z");
+    assert_eq!(column(&header, kape, "pending_since"), "2024-03-02T08:00:00.0000001Z");
+    assert_eq!(column(&header, kape, "pending_days"), "73");
+    assert_eq!(column(&header, kape, "pfro_operations"), "2");
+    assert_eq!(column(&header, kape, "pfro_deletes"), "1");
+    assert_eq!(column(&header, kape, "duplicate_of"), "");
+    // The second collection of the same machine points at the first.
+    assert_eq!(column(&header, &rows[2], "duplicate_of"), "kape/WKS-7");
+    assert_eq!(column(&header, &rows[1], "duplicate_of"), "");
+    assert_eq!(column(&header, &rows[1], "verdict"), "not_pending");
+    // Volatile rules are not observable in any hive saved from disk: not repeated per row;
+    // the machine-specific reason (no COMPONENTS hive here) stays.
+    let not_evaluated = column(&header, kape, "not_evaluated");
+    assert!(!not_evaluated.contains("volatile"), "{not_evaluated}");
+    assert!(not_evaluated.contains("components_pending_transaction:hive_missing"), "{not_evaluated}");
+    let json = scan_json(&["scan", arg(&case), "--format", "json"]);
+    assert_eq!(json["machines"][2]["duplicate_of"], "kape/WKS-7");
+}
+
+#[test]
+fn operations_csv_has_one_row_per_pending_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_folder(dir.path());
+    let operations = dir.path().join("operations.csv");
+    let output =
+        rebootscan(&["scan", arg(&case), "-o", arg(&dir.path().join("r.txt")), "--operations-csv", arg(&operations)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let (header, rows) = read_csv(&operations);
+    assert_eq!(
+        header,
+        [
+            "machine",
+            "computer_name",
+            "value",
+            "key",
+            "strength",
+            "index",
+            "op",
+            "source",
+            "target",
+            "class",
+            "replace_existing",
+            "source_path",
+            "target_path",
+            "current_file",
+            "current_version",
+            "staged_file",
+            "staged_version"
+        ]
+    );
+    // Two machines with two operations each; the clean one has none.
+    assert_eq!(rows.len(), 4);
+    let rename = &rows[0];
+    assert_eq!(column(&header, rename, "machine"), "kape/WKS-7");
+    assert_eq!(column(&header, rename, "value"), "PendingFileRenameOperations");
+    assert_eq!(column(&header, rename, "index"), "0");
+    assert_eq!(column(&header, rename, "op"), "rename");
+    assert_eq!(column(&header, rename, "source"), "\\??\\C:\\Windows\\System32\\drivers\\SET1.tmp");
+    assert_eq!(column(&header, rename, "target"), "\\??\\C:\\Windows\\System32\\drivers\\e1d68x64.sys");
+    assert_eq!(column(&header, rename, "class"), "windows_system");
+    assert_eq!(column(&header, rename, "replace_existing"), "true");
+    assert_eq!(column(&header, rename, "target_path"), "C:\\Windows\\System32\\drivers\\e1d68x64.sys");
+    let delete = &rows[1];
+    assert_eq!((column(&header, delete, "op"), column(&header, delete, "target")), ("delete", ""));
+}
+
+#[test]
+fn timeline_imports_into_timesketch_as_csv_and_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_folder(dir.path());
+    let csv_path = dir.path().join("timeline.csv");
+    let jsonl_path = dir.path().join("timeline.jsonl");
+    let forced = dir.path().join("timeline.txt");
+    let out = dir.path().join("r.txt");
+    let output = rebootscan(&["scan", arg(&case), "-o", arg(&out), "--timeline", arg(&csv_path)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    rebootscan(&["scan", arg(&case), "-o", arg(&out), "--timeline", arg(&jsonl_path)]);
+    rebootscan(&["scan", arg(&case), "-o", arg(&out), "--timeline", arg(&forced), "--timeline-format", "jsonl"]);
+
+    let (header, rows) = read_csv(&csv_path);
+    assert_eq!(&header[..4], ["message", "datetime", "timestamp_desc", "timestamp"]);
+    let descriptions: Vec<&str> = rows.iter().map(|r| column(&header, r, "timestamp_desc")).collect();
+    for wanted in ["Key Last Written", "Hive Last Written", "Install Date"] {
+        assert!(descriptions.contains(&wanted), "{wanted}: {descriptions:?}");
+    }
+    let key = rows.iter().find(|r| column(&header, r, "timestamp_desc") == "Key Last Written").unwrap();
+    assert_eq!(column(&header, key, "datetime"), "2024-03-02T08:00:00.0000001Z");
+    assert_eq!(column(&header, key, "timestamp"), "1709366400000000");
+    assert_eq!(column(&header, key, "rule"), "pending_file_rename_operations");
+    assert!(column(&header, key, "message").starts_with("kape/WKS-7: [strong] pending_file_rename_operations SYSTEM\\"));
+    // Every row carries the three fields Timesketch requires.
+    assert!(rows.iter().all(|r| !r[0].is_empty() && !r[1].is_empty() && !r[2].is_empty()));
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), rows.len());
+    for line in &lines {
+        for field in ["message", "datetime", "timestamp_desc", "timestamp", "machine"] {
+            assert!(line.get(field).is_some(), "{field}: {line}");
+        }
+    }
+    assert_eq!(std::fs::read(&forced).unwrap(), std::fs::read(&jsonl_path).unwrap());
+}

@@ -8,13 +8,20 @@ use crate::rules::pfro::OperationClass;
 
 pub const MACHINE_COLUMNS: &[&str] = &[
     "machine",
+    "source",
     "snapshot",
     "computer_name",
+    "duplicate_of",
     "verdict",
+    "verdict_reason",
     "strongest_rule",
     "strongest_strength",
+    "evidence_time",
+    "pending_since",
+    "pending_days",
     "rules_fired",
     "pfro_operations",
+    "pfro_deletes",
     "pfro_windows_system",
     "pfro_program_files",
     "pfro_user_profile",
@@ -56,6 +63,20 @@ fn pfro_count(report: &MachineReport, class: Option<OperationClass>) -> usize {
         .sum()
 }
 
+/// The PFRO operations that delete a file (empty target), over the values that count.
+fn pfro_deletes(report: &MachineReport) -> usize {
+    report
+        .findings
+        .iter()
+        .filter(|f| {
+            f.rule.starts_with("pending_file_rename_operations") && f.strength != crate::rules::Strength::Context
+        })
+        .filter_map(|f| f.data.get("operations").and_then(|o| o.as_array()))
+        .flatten()
+        .filter(|o| o.get("op").and_then(|op| op.as_str()) == Some("delete"))
+        .count()
+}
+
 fn log_status(report: &MachineReport) -> String {
     let mut parts = Vec::new();
     for hive in report.hives.iter().filter(|h| h.dirty == Some(true)) {
@@ -83,15 +104,23 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
     let patch = report.patch.as_ref();
     let mut fired: Vec<&str> = report.findings.iter().map(|f| f.rule).collect();
     fired.dedup();
+    let time = |t: Option<crate::load::filetime::FileTime>| t.and_then(|t| t.to_rfc3339()).unwrap_or_default();
     vec![
         report.machine.clone(),
+        report.source.clone(),
         report.snapshot.clone().unwrap_or_default(),
         report.computer_name.clone().unwrap_or_default(),
+        report.duplicate_of.clone().unwrap_or_default(),
         report.verdict.label().to_string(),
+        report.verdict_reason.clone().unwrap_or_default(),
         strongest.map(|f| f.rule.to_string()).unwrap_or_default(),
         strongest.map(|f| f.strength.label().to_string()).unwrap_or_default(),
+        time(report.evidence_time),
+        time(report.pending_since),
+        report.pending_days.map(|d| d.to_string()).unwrap_or_default(),
         fired.join(" "),
         pfro_count(report, None).to_string(),
+        pfro_deletes(report).to_string(),
         pfro_count(report, Some(OperationClass::WindowsSystem)).to_string(),
         pfro_count(report, Some(OperationClass::ProgramFiles)).to_string(),
         pfro_count(report, Some(OperationClass::UserProfile)).to_string(),
@@ -125,7 +154,15 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
             .map(|r| r.update.as_ref().map(|u| u.kb.clone()).unwrap_or_else(|| r.package_build.clone()))
             .unwrap_or_default(),
         report.context.last_shutdown.and_then(|t| t.to_rfc3339()).unwrap_or_default(),
-        report.not_evaluated.iter().map(|n| format!("{}:{}", n.rule, n.reason.label())).collect::<Vec<_>>().join(" "),
+        // Volatile rules are "not observable" in every hive saved from disk: the README says
+        // so once instead of every row repeating it. Machine-specific reasons stay.
+        report
+            .not_evaluated
+            .iter()
+            .filter(|n| n.reason != crate::rules::NotEvaluatedReason::Volatile)
+            .map(|n| format!("{}:{}", n.rule, n.reason.label()))
+            .collect::<Vec<_>>()
+            .join(" "),
         report.errors.iter().map(|e| format!("{}: {}", e.file, e.message)).collect::<Vec<_>>().join(" | "),
     ]
 }

@@ -1,0 +1,296 @@
+//! Run-wide tables built from the machine reports as they stream past (never held in memory):
+//! one row per pending file operation, and a timeline of every timestamp the run knows in a
+//! form Timesketch imports as it is. Also the duplicate index behind `duplicate_of`.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use serde_json::{json, Map, Value};
+
+use crate::load::filetime::FileTime;
+use crate::report::MachineReport;
+
+/// Columns of `--operations-csv`, one row per pending file operation.
+pub const OPERATION_COLUMNS: &[&str] = &[
+    "machine",
+    "computer_name",
+    "value",
+    "key",
+    "strength",
+    "index",
+    "op",
+    "source",
+    "target",
+    "class",
+    "replace_existing",
+    "source_path",
+    "target_path",
+    "current_file",
+    "current_version",
+    "staged_file",
+    "staged_version",
+];
+
+fn text(value: &Value, key: &str) -> String {
+    match value.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The operation rows of one machine, in `OPERATION_COLUMNS` order (every PFRO finding,
+/// context ones from other control sets included: their `strength` says so).
+pub fn operation_rows(report: &MachineReport) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for finding in report.findings.iter().filter(|f| f.rule.starts_with("pending_file_rename_operations")) {
+        let Some(operations) = finding.data.get("operations").and_then(|o| o.as_array()) else { continue };
+        for operation in operations {
+            rows.push(vec![
+                report.machine.clone(),
+                report.computer_name.clone().unwrap_or_default(),
+                finding.value.clone().unwrap_or_default(),
+                finding.key.clone(),
+                finding.strength.label().to_string(),
+                text(operation, "index"),
+                text(operation, "op"),
+                text(operation, "source"),
+                text(operation, "target"),
+                text(operation, "class"),
+                text(operation, "replace_existing"),
+                text(operation, "source_path"),
+                text(operation, "target_path"),
+                text(operation, "current_file"),
+                text(operation, "current_version"),
+                text(operation, "staged_file"),
+                text(operation, "staged_version"),
+            ]);
+        }
+    }
+    rows
+}
+
+/// One event of the timeline.
+#[derive(Debug, Clone)]
+pub struct TimelineEvent {
+    pub time: FileTime,
+    /// Timesketch's `timestamp_desc`: what the time means.
+    pub description: &'static str,
+    pub message: String,
+    /// Extra fields (strings), beside `machine`, `computer_name` and `verdict`.
+    pub fields: Vec<(&'static str, String)>,
+}
+
+/// Every timestamp one machine's report knows, oldest first: each finding's key last-write,
+/// each hive's and transaction log's last-written time, the last shutdown and the install date.
+pub fn timeline_events(report: &MachineReport) -> Vec<TimelineEvent> {
+    let mut events = Vec::new();
+    let label = &report.machine;
+    for finding in &report.findings {
+        let Some(time) = finding.last_write.filter(|t| t.to_datetime().is_some()) else { continue };
+        let value = finding.value.as_deref().map(|v| format!(" : {v}")).unwrap_or_default();
+        events.push(TimelineEvent {
+            time,
+            description: "Key Last Written",
+            message: format!(
+                "{label}: [{}] {} {}\\{}{value} ({})",
+                finding.strength.label(),
+                finding.rule,
+                finding.hive.label(),
+                finding.key,
+                finding.summary
+            ),
+            fields: vec![
+                ("rule", finding.rule.to_string()),
+                ("strength", finding.strength.label().to_string()),
+                ("hive", finding.hive.label().to_string()),
+                ("file", finding.hive_path.clone()),
+                ("key", finding.key.clone()),
+                ("value", finding.value.clone().unwrap_or_default()),
+            ],
+        });
+    }
+    for hive in &report.hives {
+        let kind = hive.kind.map(|k| k.label()).unwrap_or("hive");
+        if let Some(time) = hive.last_written.filter(|t| t.to_datetime().is_some()) {
+            events.push(TimelineEvent {
+                time,
+                description: "Hive Last Written",
+                message: format!("{label}: {kind} hive last written ({})", hive.path),
+                fields: vec![("hive", kind.to_string()), ("file", hive.path.clone())],
+            });
+        }
+        let Some(replay) = &hive.log_replay else { continue };
+        for log in replay.report.iter().flat_map(|r| &r.logs) {
+            let Some(time) = log.last_written.filter(|t| t.to_datetime().is_some()) else { continue };
+            events.push(TimelineEvent {
+                time,
+                description: "Transaction Log Last Written",
+                message: format!(
+                    "{label}: {kind} transaction log {} last written; {} entries replayed{}",
+                    log.name,
+                    log.entries_applied,
+                    if replay.applied { "" } else { " (the hive is read without its logs)" }
+                ),
+                fields: vec![("hive", kind.to_string()), ("file", log.name.clone())],
+            });
+        }
+    }
+    if let Some(time) = report.context.last_shutdown.filter(|t| t.to_datetime().is_some()) {
+        events.push(TimelineEvent {
+            time,
+            description: "Last Shutdown",
+            message: format!("{label}: last clean shutdown recorded (Control\\Windows\\ShutdownTime)"),
+            fields: vec![("hive", "SYSTEM".into())],
+        });
+    }
+    if let Some(time) = report.context.os.install_date.as_deref().and_then(FileTime::parse_rfc3339) {
+        events.push(TimelineEvent {
+            time,
+            description: "Install Date",
+            message: format!("{label}: Windows installed (CurrentVersion\\InstallDate)"),
+            fields: vec![("hive", "SOFTWARE".into())],
+        });
+    }
+    events.sort_by_key(|e| e.time);
+    events
+}
+
+/// `--timeline` formats: Timesketch imports both as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineFormat {
+    Csv,
+    Jsonl,
+}
+
+impl TimelineFormat {
+    /// JSONL for `.jsonl`/`.json` files, CSV otherwise.
+    pub fn for_path(path: &std::path::Path) -> TimelineFormat {
+        match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()) {
+            Some(ext) if ext == "jsonl" || ext == "json" => TimelineFormat::Jsonl,
+            _ => TimelineFormat::Csv,
+        }
+    }
+}
+
+/// Timeline columns: Timesketch's three required ones, its optional `timestamp`
+/// (microseconds since 1970), then the fields.
+pub const TIMELINE_COLUMNS: &[&str] = &[
+    "message",
+    "datetime",
+    "timestamp_desc",
+    "timestamp",
+    "machine",
+    "computer_name",
+    "verdict",
+    "source",
+    "rule",
+    "strength",
+    "hive",
+    "file",
+    "key",
+    "value",
+];
+
+/// Streams timeline events, one machine at a time.
+pub struct TimelineWriter<W: Write> {
+    inner: TimelineInner<W>,
+}
+
+enum TimelineInner<W: Write> {
+    Csv(Box<csv::Writer<W>>),
+    Jsonl(W),
+}
+
+impl<W: Write> TimelineWriter<W> {
+    pub fn new(format: TimelineFormat, out: W) -> io::Result<TimelineWriter<W>> {
+        let inner = match format {
+            TimelineFormat::Csv => {
+                let mut writer = csv::Writer::from_writer(out);
+                writer.write_record(TIMELINE_COLUMNS).map_err(io::Error::other)?;
+                TimelineInner::Csv(Box::new(writer))
+            }
+            TimelineFormat::Jsonl => TimelineInner::Jsonl(out),
+        };
+        Ok(TimelineWriter { inner })
+    }
+
+    pub fn write(&mut self, report: &MachineReport) -> io::Result<()> {
+        for event in timeline_events(report) {
+            let Some(datetime) = event.time.to_rfc3339() else { continue };
+            let micros = event.time.to_datetime().map(|t| t.unix_timestamp_nanos() / 1000).unwrap_or_default();
+            let field = |name: &str| {
+                event.fields.iter().find(|(key, _)| *key == name).map(|(_, value)| value.clone()).unwrap_or_default()
+            };
+            match &mut self.inner {
+                TimelineInner::Csv(writer) => {
+                    let mut row = vec![
+                        event.message.clone(),
+                        datetime,
+                        event.description.to_string(),
+                        micros.to_string(),
+                        report.machine.clone(),
+                        report.computer_name.clone().unwrap_or_default(),
+                        report.verdict.label().to_string(),
+                        report.source.clone(),
+                    ];
+                    row.extend(TIMELINE_COLUMNS[8..].iter().map(|name| field(name)));
+                    writer.write_record(row).map_err(io::Error::other)?;
+                }
+                TimelineInner::Jsonl(out) => {
+                    let mut object = Map::new();
+                    object.insert("message".into(), json!(event.message));
+                    object.insert("datetime".into(), json!(datetime));
+                    object.insert("timestamp_desc".into(), json!(event.description));
+                    object.insert("timestamp".into(), json!(micros as i64));
+                    object.insert("machine".into(), json!(report.machine));
+                    object.insert("computer_name".into(), json!(report.computer_name));
+                    object.insert("verdict".into(), json!(report.verdict.label()));
+                    object.insert("source".into(), json!(report.source));
+                    for (key, value) in &event.fields {
+                        object.insert((*key).into(), json!(value));
+                    }
+                    serde_json::to_writer(&mut *out, &Value::Object(object))?;
+                    out.write_all(b"\n")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> io::Result<W> {
+        let mut out = match self.inner {
+            TimelineInner::Csv(writer) => writer.into_inner().map_err(|e| io::Error::other(e.to_string()))?,
+            TimelineInner::Jsonl(out) => out,
+        };
+        out.flush()?;
+        Ok(out)
+    }
+}
+
+/// Remembers each machine's computer name and install date, to mark a later machine of the
+/// run with the same pair as `duplicate_of` the first (the same machine collected twice, e.g.
+/// by KAPE and by Velociraptor). RegBack snapshots are backups, not duplicates.
+#[derive(Debug, Default)]
+pub struct DuplicateIndex {
+    first: HashMap<(String, String), String>,
+}
+
+impl DuplicateIndex {
+    pub fn mark(&mut self, report: &mut MachineReport) {
+        if report.snapshot.is_some() {
+            return;
+        }
+        let (Some(name), Some(installed)) = (&report.computer_name, &report.context.os.install_date) else {
+            return;
+        };
+        // Names compare case-insensitively, as Windows does.
+        let key = (name.to_lowercase(), installed.clone());
+        match self.first.get(&key) {
+            Some(first) => report.duplicate_of = Some(first.clone()),
+            None => {
+                self.first.insert(key, report.machine.clone());
+            }
+        }
+    }
+}
