@@ -141,7 +141,7 @@ fn jsonl_csv_and_findings_csv_cover_every_machine() {
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r.len() == header.len()));
-    assert_eq!(&rows[0][3], "pending");
+    assert_eq!(&rows[0][header.iter().position(|h| h == "verdict").unwrap()], "pending");
     assert_eq!(&rows[0][header.iter().position(|h| h == "pfro_windows_system").unwrap()], "1");
     let mut reader = csv::Reader::from_path(&findings).unwrap();
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
