@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::load::kind::HiveKind;
+use crate::rules::catalogue::rule;
 use crate::rules::catalogue::Strength;
 use crate::rules::{Evidence, HiveSlot, MachineHives, NotEvaluatedReason, RULES};
 
@@ -44,23 +45,28 @@ pub fn decide(hives: &MachineHives<'_>, evidence: &Evidence) -> (Verdict, Option
     if !deciding.is_empty() {
         return (Verdict::Pending, Some(format!("pending because of {}", deciding.join(", "))));
     }
-    let mut missing: Vec<&'static str> = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
     for kind in [HiveKind::System, HiveKind::Software] {
         let needed_by_strong_rule = RULES.iter().any(|r| r.hive == kind && r.strength == Strength::Strong);
         if needed_by_strong_rule && !evaluated(hives.slot(kind)) {
-            missing.push(kind.label());
+            missing.push(kind.label().to_string());
         }
     }
     let no_control_set = evidence.not_evaluated.iter().any(|n| n.reason == NotEvaluatedReason::NoControlSet);
     if no_control_set {
-        missing.push("a usable SYSTEM control set");
+        missing.push("a usable SYSTEM control set".to_string());
     }
-    let strong_rule_unread = evidence.not_evaluated.iter().any(|n| {
-        n.reason == NotEvaluatedReason::ReadError
-            && RULES.iter().any(|r| r.id == n.rule && r.strength == Strength::Strong)
-    });
-    if strong_rule_unread {
-        missing.push("a strong rule (corrupt cells)");
+    // A rule that could make the machine pending but met a damaged cell or a mistyped value
+    // proves nothing either way: its indicator may be the one the damage hides.
+    let damaged: Vec<String> = evidence
+        .not_evaluated
+        .iter()
+        .filter(|n| matches!(n.reason, NotEvaluatedReason::ReadError | NotEvaluatedReason::WrongType))
+        .filter(|n| rule(n.rule).is_some_and(|r| r.strength.decides()))
+        .map(|n| format!("{} ({})", n.rule, n.reason.label()))
+        .collect();
+    if !damaged.is_empty() {
+        missing.push(format!("rule {}", damaged.join(", ")));
     }
     let mut reasons = Vec::new();
     if !missing.is_empty() {

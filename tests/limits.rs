@@ -43,15 +43,42 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 
 /// File offset of the `nk` record of the key named `name` (ASCII names sit at nk + 76).
 fn key_node(bytes: &[u8], name: &str) -> usize {
-    let at = find(bytes, name.as_bytes()) - 76;
-    assert_eq!(&bytes[at..at + 2], b"nk");
-    at
+    let needle = name.as_bytes();
+    (76..bytes.len().saturating_sub(needle.len()))
+        .find(|&at| {
+            &bytes[at..at + needle.len()] == needle
+                && &bytes[at - 76..at - 74] == b"nk"
+                && u16::from_le_bytes([bytes[at - 4], bytes[at - 3]]) as usize == needle.len()
+        })
+        .map(|at| at - 76)
+        .unwrap_or_else(|| panic!("no key node named {name}"))
 }
 
-fn scan(bytes: Vec<u8>) -> MachineReport {
-    let label = PathBuf::from("hostile/SYSTEM");
-    let loaded = HiveFile::from_shared(&label, Arc::new(bytes), Vec::new(), LoadOptions::default());
-    assess("hostile", None, vec![(label, loaded)], &RuleOptions::default())
+/// The healthy SOFTWARE of a clean Server 2019 machine (servicing idle).
+fn healthy_software() -> support::hive_writer::HiveSpec {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/machines/server2019-clean/SOFTWARE.hive.txt"),
+    )
+    .expect("fixture source");
+    support::fixture_source::parse_fixture(&text).expect("fixture parses")
+}
+
+/// Scans a SYSTEM and a SOFTWARE together, as one machine.
+fn scan_machine(system: Vec<u8>, software: Vec<u8>) -> MachineReport {
+    let loaded = [("hostile/SYSTEM", system), ("hostile/SOFTWARE", software)]
+        .into_iter()
+        .map(|(label, bytes)| {
+            let label = PathBuf::from(label);
+            let hive = HiveFile::from_shared(&label, Arc::new(bytes), Vec::new(), LoadOptions::default());
+            (label, hive)
+        })
+        .collect();
+    assess("hostile", None, loaded, &RuleOptions::default())
+}
+
+/// The SYSTEM given beside a healthy SOFTWARE, so that the verdict depends on SYSTEM alone.
+fn scan(system: Vec<u8>) -> MachineReport {
+    scan_machine(system, healthy_software().build())
 }
 
 fn pfro_not_evaluated(report: &MachineReport) -> String {
@@ -64,6 +91,19 @@ fn pfro_not_evaluated(report: &MachineReport) -> String {
     entry.detail.clone()
 }
 
+/// The machine is `unknown` because the named rule could not be read, and the report's errors
+/// name the SYSTEM file and carry `expected`.
+fn assert_unknown_because(report: &MachineReport, rule: &str, expected: &str) {
+    assert_eq!(report.verdict, Verdict::Unknown, "{:#?}\n{:#?}", report.not_evaluated, report.findings);
+    let reason = report.verdict_reason.as_deref().unwrap_or_default();
+    assert!(reason.contains(rule), "{reason}");
+    assert!(
+        report.errors.iter().any(|e| e.file == "hostile/SYSTEM" && e.message.contains(expected)),
+        "expected an error with {expected:?}: {:#?}",
+        report.errors
+    );
+}
+
 #[test]
 fn value_claiming_two_gigabytes_is_refused() {
     let mut bytes = system_with_renames();
@@ -74,8 +114,23 @@ fn value_claiming_two_gigabytes_is_refused() {
     let detail = pfro_not_evaluated(&report);
     assert!(detail.contains("exceeds the 64 MiB limit"), "{detail}");
     // A strong rule could not be read: the machine cannot be called "not pending".
-    assert_eq!(report.verdict, Verdict::Unknown);
-    assert!(report.errors.iter().any(|e| e.file == "hostile/SYSTEM"), "{:?}", report.errors);
+    assert_unknown_because(&report, "pending_file_rename_operations (read_error)", "exceeds the 64 MiB limit");
+}
+
+#[test]
+fn the_unbroken_machine_is_pending_and_without_errors() {
+    // The baseline every corruption below starts from: pending, through the System32 rename.
+    let report = scan(system_with_renames());
+    assert_eq!(report.verdict, Verdict::Pending, "{:#?}", report.not_evaluated);
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    assert!(report.findings.iter().any(|f| f.rule == "pending_file_rename_operations"));
+    // With the renames gone, the same SOFTWARE beside it gives a clean machine.
+    let mut spec = HiveSpec::new("ROOT");
+    spec.set_value("Select", ValueSpec::dword("Current", 1));
+    spec.set_value("ControlSet001\\Control\\Session Manager", ValueSpec::dword("ProtectionMode", 1));
+    let report = scan(spec.build());
+    assert_eq!(report.verdict, Verdict::NotPending, "{:#?}", report.not_evaluated);
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
 }
 
 #[test]
@@ -83,8 +138,10 @@ fn value_data_at_a_nil_offset_is_an_error_not_a_crash() {
     let mut bytes = system_with_renames();
     let vk = find(&bytes, b"PendingFileRenameOperations") - 20;
     put_u32(&mut bytes, vk + 8, u32::MAX);
-    let detail = pfro_not_evaluated(&scan(bytes));
+    let report = scan(bytes);
+    let detail = pfro_not_evaluated(&report);
     assert!(detail.contains("nil (0xFFFFFFFF) offset"), "{detail}");
+    assert_unknown_because(&report, "pending_file_rename_operations", "nil (0xFFFFFFFF) offset");
 }
 
 #[test]
@@ -92,8 +149,10 @@ fn absurd_value_count_is_refused() {
     let mut bytes = system_with_renames();
     let nk = key_node(&bytes, "Session Manager");
     put_u32(&mut bytes, nk + 36, 0x7FFF_FFFF);
-    let detail = pfro_not_evaluated(&scan(bytes));
-    assert!(!detail.is_empty());
+    let report = scan(bytes);
+    let detail = pfro_not_evaluated(&report);
+    assert!(detail.contains("Session Manager"), "{detail}");
+    assert_unknown_because(&report, "pending_file_rename_operations", "Session Manager");
 }
 
 #[test]
@@ -108,10 +167,109 @@ fn subkey_list_pointing_back_at_the_root_does_not_loop() {
         put_u32(&mut bytes, list + 8 + entry * 8, root);
     }
     let report = scan(bytes);
-    // The renames are now unreachable: no finding, no hang, and the verdict does not claim
-    // more than the hive shows (SOFTWARE is missing anyway).
-    assert!(report.findings.is_empty(), "{:#?}", report.findings);
-    assert_ne!(report.verdict, Verdict::NotPending);
+    // The renames are now unreachable, and the lookup says why instead of reading "absent".
+    assert!(report.findings.iter().all(|f| !f.strength.decides()), "{:#?}", report.findings);
+    let detail = pfro_not_evaluated(&report);
+    assert!(detail.contains("corrupt subkey list"), "{detail}");
+    assert!(detail.contains("not this key"), "{detail}");
+    assert!(detail.contains("(while reading ControlSet001\\Control)"), "{detail}");
+    assert_unknown_because(&report, "pending_file_rename_operations (read_error)", "corrupt subkey list");
+}
+
+#[test]
+fn a_flipped_bit_in_a_key_name_on_the_path_is_a_read_error() {
+    // "Session Manager" becomes "Session Oanager": the lookup by name misses it, and the
+    // list's name hash (computed from the real name) no longer matches.
+    let mut bytes = system_with_renames();
+    let nk = key_node(&bytes, "Session Manager");
+    bytes[nk + 76 + 8] ^= 0x02;
+    let report = scan(bytes);
+    let detail = pfro_not_evaluated(&report);
+    assert!(detail.contains("carries name hash"), "{detail}");
+    assert_unknown_because(&report, "pending_file_rename_operations", "Session Oanager");
+}
+
+#[test]
+fn a_subkey_count_that_disagrees_with_the_list_is_a_read_error() {
+    let mut bytes = system_with_renames();
+    let control = key_node(&bytes, "Control");
+    let count = u32_at(&bytes, control + 20);
+    put_u32(&mut bytes, control + 20, count + 1);
+    let report = scan(bytes);
+    let detail = pfro_not_evaluated(&report);
+    assert!(detail.contains(&format!("records {} subkeys, but its list", count + 1)), "{detail}");
+    assert_unknown_because(&report, "pending_file_rename_operations", "records");
+}
+
+#[test]
+fn a_key_whose_parent_is_another_key_is_a_read_error() {
+    // The key is found by name, but it says it belongs elsewhere: a list entry was
+    // redirected, or the key node is not the one the list meant.
+    let mut bytes = system_with_renames();
+    let session_manager = key_node(&bytes, "Session Manager");
+    let select = key_node(&bytes, "Select");
+    put_u32(&mut bytes, session_manager + 16, (select - 4 - 4096) as u32);
+    let report = scan(bytes);
+    let detail = pfro_not_evaluated(&report);
+    assert!(detail.contains("whose parent is cell"), "{detail}");
+    assert_unknown_because(&report, "pending_file_rename_operations", "not this key");
+}
+
+#[test]
+fn an_unknown_leaf_signature_is_a_read_error() {
+    let mut bytes = system_with_renames();
+    let control = key_node(&bytes, "Control");
+    let list = 4096 + u32_at(&bytes, control + 28) as usize;
+    bytes[list + 4..list + 6].copy_from_slice(b"xx");
+    let report = scan(bytes);
+    let detail = pfro_not_evaluated(&report);
+    assert!(detail.contains("signature \"xx\""), "{detail}");
+    assert_unknown_because(&report, "pending_file_rename_operations", "not li, lf or lh");
+}
+
+#[test]
+fn a_short_dword_is_wrong_type_not_absent() {
+    // ExecuteState stored as a 2-byte REG_DWORD on an otherwise clean machine: the servicing
+    // rule cannot tell, so the machine is unknown, with the type and length stated.
+    let mut spec = HiveSpec::new("ROOT");
+    spec.set_value("Select", ValueSpec::dword("Current", 1));
+    spec.set_value("ControlSet001\\Control\\Session Manager", ValueSpec::dword("ProtectionMode", 1));
+    let mut software = healthy_software();
+    software.set_value(
+        "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing",
+        ValueSpec::raw("ExecuteState", 4, vec![0xFF, 0xFF]),
+    );
+    let report = scan_machine(spec.build(), software.build());
+    assert_eq!(report.verdict, Verdict::Unknown, "{:#?}", report.not_evaluated);
+    let entry = report.not_evaluated.iter().find(|n| n.rule == "cbs_execute_state").expect("not evaluated");
+    assert_eq!(entry.reason, NotEvaluatedReason::WrongType);
+    assert!(entry.detail.contains("is a REG_DWORD of 2 bytes (a REG_DWORD holds 4)"), "{}", entry.detail);
+    assert!(report.verdict_reason.as_deref().unwrap_or_default().contains("cbs_execute_state (wrong_type)"));
+    assert!(
+        report.errors.iter().any(|e| e.file == "hostile/SOFTWARE" && e.message.contains("REG_DWORD")),
+        "{:#?}",
+        report.errors
+    );
+}
+
+#[test]
+fn text_where_a_number_is_compared_is_wrong_type() {
+    let mut software = healthy_software();
+    software.set_value("Microsoft\\ServerManager", ValueSpec::sz("CurrentRebootAttempts", "many"));
+    software.set_value(
+        "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing",
+        ValueSpec::sz("ExecuteState", "idle"),
+    );
+    let mut spec = HiveSpec::new("ROOT");
+    spec.set_value("Select", ValueSpec::dword("Current", 1));
+    spec.set_value("ControlSet001\\Control\\Session Manager", ValueSpec::dword("ProtectionMode", 1));
+    let report = scan_machine(spec.build(), software.build());
+    let entry = report.not_evaluated.iter().find(|n| n.rule == "cbs_execute_state").expect("not evaluated");
+    assert_eq!(entry.reason, NotEvaluatedReason::WrongType);
+    assert!(entry.detail.contains("is a REG_SZ of 10 bytes, not a number (idle)"), "{}", entry.detail);
+    // Non-zero text is truthy for a "non-zero" rule: "many" reboot attempts is a finding.
+    assert!(report.findings.iter().any(|f| f.rule == "servermanager_current_reboot_attempts"));
+    assert_eq!(report.verdict, Verdict::Pending);
 }
 
 #[test]
@@ -126,6 +284,8 @@ fn big_data_with_a_huge_segment_count_is_an_error() {
     let db = 4096 + u32_at(&bytes, vk + 8) as usize;
     assert_eq!(&bytes[db + 4..db + 6], b"db", "the value is stored as big data");
     bytes[db + 6..db + 8].copy_from_slice(&u16::MAX.to_le_bytes());
-    let detail = pfro_not_evaluated(&scan(bytes));
+    let report = scan(bytes);
+    let detail = pfro_not_evaluated(&report);
     assert!(detail.contains("corrupt cell"), "{detail}");
+    assert_unknown_because(&report, "pending_file_rename_operations", "corrupt cell");
 }

@@ -266,19 +266,131 @@ fn set_indicator(rule: &str, machine: &mut Machine, positive: bool) {
             ValueSpec::dword("CurrentState", on(0x60, 0x70)),
         ),
         _ if positive => panic!("no positive case for rule {rule}"),
+        // Negatives of the rules that test a key's existence: the parent is there, holding
+        // what a machine without the indicator holds, and the key is not.
+        "wu_reboot_required" | "wu_post_reboot_reporting" => machine.software().set_value(
+            "Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update",
+            ValueSpec::dword("AUOptions", 4),
+        ),
+        "wu_orchestrator_reboot_required" => machine.software().set_value(
+            "Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Orchestrator",
+            ValueSpec::dword("ShutdownFlyoutOptions", 0),
+        ),
+        "sccm_reboot_data" => {
+            machine.software().key_mut("Microsoft\\SMS\\Mobile Client\\Reboot Management");
+        }
+        "intune_ime_reboot_flag" => {
+            machine.software().key_mut("Microsoft\\IntuneManagementExtension\\RebootSettings");
+        }
+        "appv_pending_tasks" => {
+            machine.software().key_mut("Microsoft\\AppV\\Client\\Packages");
+        }
+        "msi_in_progress" => {
+            machine.software().key_mut("Microsoft\\Windows\\CurrentVersion\\Installer\\UserData");
+        }
+        "runonce_dvd_reboot_signal" => machine.software().set_value(
+            "Microsoft\\Windows\\CurrentVersion\\RunOnce",
+            ValueSpec::sz("Cleanup", "cleanmgr.exe /autoclean"),
+        ),
+        "wix_burn_reboot_required" => {
+            // Volatile subkeys recorded (a memory hive), so the rule is evaluated, and the
+            // bundle's own key has no `.RebootRequired` companion.
+            machine.volatile_parents.push("Uninstall");
+        }
         _ => {}
     }
 }
 
-/// The strength each positive case must be reported with (the table's, except where the
-/// rule rates its own evidence).
-fn expected_strength(rule: &rebootscan::rules::Rule) -> Strength {
-    match rule.id {
+/// The strength each positive case must be reported with, written out here rather than read
+/// from the rule table, so that a changed rating in the table fails this test.
+fn expected_strength(rule: &str) -> Strength {
+    match rule {
         // Replaces a System32 file.
         "pending_file_rename_operations" | "pending_file_rename_operations2" => Strength::Strong,
-        // Update.exe flags on Windows 10 are usually stale.
+        "computer_rename_netbios" | "salt_minion_reboot_witnessed" | "wu_reboot_required" | "cbs_reboot_pending" => {
+            Strength::Strong
+        }
+        "cbs_cumulative_update_install_pending" => Strength::Strong,
+        "session_manager_setup_execute"
+        | "netlogon_join_domain"
+        | "netlogon_avoid_spn_set"
+        | "computer_rename_dns"
+        | "cbs_reboot_in_progress"
+        | "cbs_packages_pending"
+        | "cbs_sessions_pending_incomplete"
+        | "cbs_execute_state"
+        | "components_pending_transaction"
+        | "servermanager_current_reboot_attempts"
+        | "servermanager_restart_required"
+        | "sccm_reboot_data"
+        | "wix_burn_reboot_required" => Strength::Medium,
+        // Update.exe flags on Windows 10 are usually stale: the table's medium becomes weak.
         "update_exe_volatile" => Strength::Weak,
-        _ => rule.strength,
+        "session_manager_file_rename_operations"
+        | "netlogon_dcpromo_reboot_hint"
+        | "wu_post_reboot_reporting"
+        | "wu_orchestrator_reboot_required"
+        | "wu_ux_reboot_required"
+        | "cbs_servicing_in_progress"
+        | "update_exe_volatile_value_form"
+        | "runonce_dvd_reboot_signal"
+        | "intune_ime_reboot_flag"
+        | "appv_pending_tasks" => Strength::Weak,
+        "trustedinstaller_autostart" | "wu_services_pending" | "msi_in_progress" => Strength::Context,
+        other => panic!("no expected strength written down for rule {other}"),
+    }
+}
+
+/// The key at `path` in a hive spec (names compared case-insensitively).
+fn spec_key<'a>(spec: &'a HiveSpec, path: &str) -> Option<&'a support::hive_writer::KeySpec> {
+    let mut key = &spec.root;
+    for name in path.split('\\').filter(|n| !n.is_empty()) {
+        key = key.subkeys.iter().find(|k| support::hive_writer::names_equal(&k.name, name))?;
+    }
+    Some(key)
+}
+
+/// The negative machine of a rule is a real negative: the rule's key is there (for rules that
+/// test a key's existence, its parent is) and, for rules that compare a value, the value is
+/// there in a state that must not fire.
+fn assert_negative_is_real(rule: &rebootscan::rules::Rule, machine: &Machine) {
+    let hive = match rule.hive {
+        rebootscan::load::kind::HiveKind::System => &machine.system,
+        rebootscan::load::kind::HiveKind::Software => &machine.software,
+        _ => &machine.components,
+    };
+    let spec = hive.as_ref().expect("the negative machine has the rule's hive");
+    let path = rule.keys[0].replace("<CS>", CS);
+    let key = spec_key(spec, &path);
+    match rule.check {
+        rebootscan::rules::Check::KeyExists => {
+            assert!(key.is_none(), "{}: {path} exists on the negative machine", rule.id);
+            let parent = path.rsplit_once('\\').map_or("", |(parent, _)| parent);
+            assert!(spec_key(spec, parent).is_some(), "{}: the parent {parent} is missing", rule.id);
+        }
+        rebootscan::rules::Check::ValueExists => {
+            let key = key.unwrap_or_else(|| panic!("{}: {path} missing", rule.id));
+            let value = rule.value.expect("value rule");
+            assert!(
+                !key.values.iter().any(|v| support::hive_writer::names_equal(&v.name, value)),
+                "{}: {value} is set",
+                rule.id
+            );
+        }
+        rebootscan::rules::Check::ComponentsTransaction => {
+            let key = key.unwrap_or_else(|| panic!("{}: {path} missing", rule.id));
+            assert!(!key.values.is_empty(), "{}: no transaction value at all", rule.id);
+        }
+        _ => {
+            let key = key.unwrap_or_else(|| panic!("{}: {path} missing on the negative machine", rule.id));
+            if let Some(value) = rule.value {
+                assert!(
+                    key.values.iter().any(|v| support::hive_writer::names_equal(&v.name, value)),
+                    "{}: {value} missing on the negative machine",
+                    rule.id
+                );
+            }
+        }
     }
 }
 
@@ -310,7 +422,7 @@ fn every_rule_fires_on_its_positive_machine() {
         let findings = fired(&report, rule.id);
         assert_eq!(findings.len(), 1, "{}: {:#?}", rule.id, report.findings);
         let finding = findings[0];
-        assert_eq!(finding.strength, expected_strength(rule), "{}", rule.id);
+        assert_eq!(finding.strength, expected_strength(rule.id), "{}", rule.id);
         assert_eq!(finding.hive, rule.hive, "{}", rule.id);
         assert!(finding.last_write.is_some(), "{}: key last-write time", rule.id);
         let pending = finding.strength.decides();
@@ -328,7 +440,14 @@ fn every_rule_stays_silent_on_its_negative_machine() {
     for rule in RULES {
         let mut machine = Machine::healthy();
         set_indicator(rule.id, &mut machine, false);
+        assert_negative_is_real(rule, &machine);
         let report = machine.scan();
+        assert!(
+            report.not_evaluated.iter().all(|n| n.rule != rule.id || n.reason == NotEvaluatedReason::Volatile),
+            "{}: {:#?}",
+            rule.id,
+            report.not_evaluated
+        );
         let decisive: Vec<_> = report.findings.iter().filter(|f| f.strength.decides() || f.rule != rule.id).collect();
         assert!(decisive.is_empty(), "{}: {:#?}", rule.id, report.findings);
         assert_eq!(report.verdict, Verdict::NotPending, "{}", rule.id);

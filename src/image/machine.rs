@@ -405,9 +405,20 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
             hive.warnings.extend(spec.warnings.iter().cloned());
         }
     }
-    if let Some(drive) = opened.loaded.iter().find_map(|(_, hive)| hive.as_ref().ok().and_then(system_root_drive)) {
-        opened.system_drive = drive;
-        opened.system_drive_source = "from SystemRoot in SOFTWARE";
+    for (_, hive) in opened.loaded.iter_mut() {
+        let Ok(hive) = hive else { continue };
+        match system_root_drive(hive) {
+            Ok(Some(drive)) => {
+                opened.system_drive = drive;
+                opened.system_drive_source = "from SystemRoot in SOFTWARE";
+                break;
+            }
+            Ok(None) => {}
+            Err(error) => hive.warnings.push(format!(
+                "the system drive could not be read from SystemRoot ({error}); staged files are looked up on {}",
+                opened.system_drive
+            )),
+        }
     }
     opened.volume = Some(Box::new(volume));
     opened
@@ -467,16 +478,17 @@ fn load_hive(
 }
 
 /// `C:` from SOFTWARE `Microsoft\Windows NT\CurrentVersion\SystemRoot` (`C:\WINDOWS`).
-fn system_root_drive(hive: &HiveFile) -> Option<String> {
+fn system_root_drive(hive: &HiveFile) -> Result<Option<String>, crate::load::reader::ReadError> {
     if hive.kind() != crate::load::kind::HiveKind::Software {
-        return None;
+        return Ok(None);
     }
-    let reader = hive.reader().ok()?;
-    let key = reader.key("Microsoft\\Windows NT\\CurrentVersion").ok()??;
-    let value = key.value("SystemRoot").ok()??.typed().ok()?;
-    let root = value.as_str()?.to_string();
-    let drive = root.get(..2)?;
-    (drive.as_bytes()[0].is_ascii_alphabetic() && drive.as_bytes()[1] == b':').then(|| drive.to_ascii_uppercase())
+    let reader = hive.reader()?;
+    let Some(key) = reader.key("Microsoft\\Windows NT\\CurrentVersion")? else { return Ok(None) };
+    let Some(value) = key.value("SystemRoot")? else { return Ok(None) };
+    let data = value.typed()?;
+    let Some(drive) = data.as_str().and_then(|root| root.get(..2)) else { return Ok(None) };
+    let bytes = drive.as_bytes();
+    Ok((bytes[0].is_ascii_alphabetic() && bytes[1] == b':').then(|| drive.to_ascii_uppercase()))
 }
 
 /// What was found at one path of a pending rename.

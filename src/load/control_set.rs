@@ -43,7 +43,7 @@ pub fn format_control_set(number: u32) -> String {
 /// Resolves the control set of a SYSTEM hive's root key.
 pub fn resolve(root: &Key<'_>) -> Result<ControlSetChoice, ReadError> {
     let mut available: Vec<String> =
-        root.subkeys()?.iter().filter_map(|k| k.name().ok()).filter(|n| control_set_number(n).is_some()).collect();
+        root.subkey_names()?.into_iter().filter(|n| control_set_number(n).is_some()).collect();
     available.sort_by_key(|n| control_set_number(n));
     let mut choice =
         ControlSetChoice { name: None, source: None, select: BTreeMap::new(), available, notes: Vec::new() };

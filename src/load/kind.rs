@@ -82,8 +82,7 @@ pub fn detect(reader: &HiveReader<'_>, base_block: &BaseBlock) -> Result<KindDet
     let found = |kind, evidence: &str| Ok(KindDetection { kind, evidence: evidence.to_string() });
 
     if has_subkey(&root, "Select")? {
-        let sets: Vec<String> =
-            root.subkeys()?.iter().filter_map(|k| k.name().ok()).filter(|n| control_set_number(n).is_some()).collect();
+        let sets: Vec<String> = root.subkey_names()?.into_iter().filter(|n| control_set_number(n).is_some()).collect();
         if !sets.is_empty() {
             return found(HiveKind::System, &format!("Select and {}", sets.join(", ")));
         }

@@ -207,8 +207,17 @@ impl HiveFile {
         let bytes = map_or_read(&file, path, file_size)?;
         // Logs are looked for only when needed: most hives are clean.
         let find_logs = || {
-            let found = logs::find_logs(path).unwrap_or_default();
-            let (contents, warnings) = read_logs(&found);
+            let (found, mut warnings) = match logs::find_logs(path) {
+                Ok(beside) => (beside.found, beside.refused),
+                Err(error) => (
+                    Vec::new(),
+                    vec![format!(
+                        "the folder of this dirty hive could not be listed to find its transaction logs ({error}): recent changes may be missing; check that you may read the folder"
+                    )],
+                ),
+            };
+            let (contents, read_warnings) = read_logs(&found);
+            warnings.extend(read_warnings);
             (found, contents, warnings)
         };
         HiveFile::prepare(path, bytes, options, find_logs)

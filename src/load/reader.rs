@@ -156,19 +156,53 @@ impl<'h> Key<'h> {
         Some(u16::from_le_bytes(raw))
     }
 
+    /// Hive-bins offset of this key's cell (what parent fields and subkey lists point at).
+    fn cell(&self) -> Result<u32, ReadError> {
+        self.node_offset()
+            .and_then(|nk| nk.checked_sub(HIVE_BINS_START + CELL_HEADER))
+            .and_then(|cell| u32::try_from(cell).ok())
+            .ok_or_else(|| ReadError::new(&self.path, "corrupt key node: its record could not be located"))
+    }
+
+    /// The subkey called `name` (case-insensitive).
+    ///
+    /// nt-hive finds the key; this checks what it reached, because a corrupt list must never
+    /// read as "no such key": the list's signature and counts fit their cells and match the key
+    /// node, the key found records this key as its parent and carries the name looked up, and
+    /// when nothing is found, the entries a binary search probes (where the name would sit)
+    /// are checked too (allocated key nodes, parent, name hash or hint), and none of them may
+    /// carry the name. Any mismatch is a [`ReadError`] naming this key and the defect.
     pub fn subkey(&self, name: &str) -> Result<Option<Key<'h>>, ReadError> {
+        // The list is checked first, so that its defects are named in these terms rather
+        // than in nt-hive's.
+        let index = SubkeyIndex::open(self)?;
         let found = guarded(&self.path, || self.node.subkey(name).transpose())?;
-        Ok(found.map(|node| Key { node, bytes: self.bytes, path: join_path(&self.path, name) }))
+        let Some(node) = found else {
+            if let Some(listed) = index.find(name)? {
+                return Err(index.defect(format!(
+                    "\"{listed}\" is listed but the lookup by name missed it (entries out of order)"
+                )));
+            }
+            return Ok(None);
+        };
+        let key = Key { node, bytes: self.bytes, path: join_path(&self.path, name) };
+        let cell = key.cell()?;
+        let child = index.child(&LeafEntry { node: cell, hint: None })?;
+        if child.name.to_uppercase() != name.to_uppercase() {
+            return Err(index.defect(format!("looking up \"{name}\" reached key \"{}\" (cell {cell:#x})", child.name)));
+        }
+        Ok(Some(key))
     }
 
     /// The key at a `\`-separated path below this one, case-insensitive. Reports the actual
-    /// stored spelling of each component in the returned key's path.
+    /// stored spelling of each component in the returned key's path. Every step is checked as
+    /// [`Key::subkey`] describes.
     pub fn subpath(&self, path: &str) -> Result<Option<Key<'h>>, ReadError> {
         let mut current = self.clone();
         for component in path.split('\\').filter(|c| !c.is_empty()) {
             match current.subkey(component)? {
                 Some(next) => {
-                    let stored = next.name().unwrap_or_else(|_| component.to_string());
+                    let stored = next.name()?;
                     current = Key { path: join_path(&current.path, &stored), ..next };
                 }
                 None => return Ok(None),
@@ -187,30 +221,67 @@ impl<'h> Key<'h> {
         Ok(keys)
     }
 
+    /// The stored names of all subkeys, in stored order. Errors if any entry is corrupt (a
+    /// name that cannot be read is not skipped: it could be the one a caller looks for).
+    pub fn subkey_names(&self) -> Result<Vec<String>, ReadError> {
+        let mut names = Vec::new();
+        self.for_each_subkey(|key| {
+            names.push(key.name()?);
+            Ok(())
+        })?;
+        Ok(names)
+    }
+
     /// Calls `visit` with each subkey in stored order, one at a time: walking CBS `Packages`
     /// (~30,000 keys) this way holds one key's name and path at a time instead of all of them.
     pub fn for_each_subkey(&self, mut visit: impl FnMut(Key<'h>) -> Result<(), ReadError>) -> Result<(), ReadError> {
         let path = &self.path;
-        let mut too_many = false;
+        let index = SubkeyIndex::open(self)?;
+        let mut entries = Vec::new();
+        for &leaf in &index.leaves {
+            let (kind, leaf_entries) = index.leaf(leaf)?;
+            entries.extend(leaf_entries.into_iter().map(|entry| (kind, entry)));
+            if entries.len() > MAX_CHILDREN {
+                return Err(ReadError::new(
+                    path,
+                    format!("more than {MAX_CHILDREN} subkeys (corrupt or hostile hive)"),
+                ));
+            }
+        }
+        if entries.len() != index.recorded_count as usize {
+            return Err(index.defect(format!(
+                "the key node records {} subkeys, but its list holds {}",
+                index.recorded_count,
+                entries.len()
+            )));
+        }
         let nodes = guarded(path, || {
-            let mut nodes = Vec::new();
+            let mut nodes = Vec::with_capacity(entries.len());
             if let Some(iter) = self.node.subkeys() {
-                for node in iter? {
-                    if nodes.len() >= MAX_CHILDREN {
-                        too_many = true;
-                        break;
-                    }
+                for node in iter?.take(entries.len()) {
                     nodes.push(node?);
                 }
             }
             Ok(nodes)
         })?;
-        if too_many {
-            return Err(ReadError::new(path, format!("more than {MAX_CHILDREN} subkeys (corrupt or hostile hive)")));
+        if nodes.len() != entries.len() {
+            return Err(index.defect(format!(
+                "{} entries listed, but only {} could be opened",
+                entries.len(),
+                nodes.len()
+            )));
         }
-        for node in nodes {
+        for (node, (kind, entry)) in nodes.into_iter().zip(&entries) {
             let name = guarded(path, || node.name().map(|n| name_to_string(&n)))?;
-            visit(Key { node, bytes: self.bytes, path: join_path(path, &name) })?;
+            let key = Key { node, bytes: self.bytes, path: join_path(path, &name) };
+            // A list entry pointing at a key elsewhere (or back up the tree) would otherwise
+            // make the walk report another key's subkeys as this one's, or loop; a name that
+            // no longer matches its hash would hide the key from lookups by name.
+            if key.cell()? != entry.node {
+                return Err(index.defect(format!("entry \"{name}\" does not lead to cell {:#x}", entry.node)));
+            }
+            index.child_in(*kind, entry)?;
+            visit(key)?;
         }
         Ok(())
     }
@@ -224,73 +295,28 @@ impl<'h> Key<'h> {
     /// handful of `Package_for_RollupFix~` keys). The matches are then opened through nt-hive's
     /// own lookup by name. Like nt-hive's `subkey()`, it trusts the order.
     pub fn subkeys_with_prefix(&self, prefix: &str) -> Result<Vec<Key<'h>>, ReadError> {
-        let corrupt = |what: &str| ReadError::new(&self.path, format!("corrupt subkey list: {what}"));
-        let nk = self.node_offset().ok_or_else(|| corrupt("key node not found"))?;
-        let count = read_u32(self.bytes, nk + 20).ok_or_else(|| corrupt("key node cut short"))? as usize;
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        let list = read_u32(self.bytes, nk + 28).ok_or_else(|| corrupt("key node cut short"))?;
-        let leaves = if cell_data(self.bytes, list).and_then(|c| c.get(..2)) == Some(b"ri") {
-            list_offsets(self.bytes, list, 4).ok_or_else(|| corrupt("index root"))?
-        } else {
-            vec![list]
-        };
-        let leaf_entries = |leaf: u32| -> Result<Vec<u32>, ReadError> {
-            let stride = match cell_data(self.bytes, leaf).and_then(|c| c.get(..2)) {
-                Some(b"li") => 4,
-                Some(b"lf") | Some(b"lh") => 8,
-                _ => return Err(corrupt("unknown leaf signature")),
-            };
-            list_offsets(self.bytes, leaf, stride).ok_or_else(|| corrupt("leaf"))
-        };
+        let index = SubkeyIndex::open(self)?;
         let wanted: Vec<u16> = prefix.encode_utf16().map(upcase_unit).collect();
-        let name_of = |offset: u32| nk_name_units(self.bytes, offset).ok_or_else(|| corrupt("subkey node"));
-        // The first leaf whose last name is not below the prefix: only the probed leaves (and
-        // their last key nodes) are read, not the whole index.
-        let (mut low, mut high) = (0, leaves.len());
-        while low < high {
-            let middle = low + (high - low) / 2;
-            let below = match leaf_entries(leaves[middle])?.last() {
-                Some(&last) => name_of(last)? < wanted,
-                None => true,
-            };
-            if below {
-                low = middle + 1;
-            } else {
-                high = middle;
-            }
-        }
         let mut keys = Vec::new();
         let mut examined = 0usize;
-        for (index, &leaf) in leaves.iter().enumerate().skip(low) {
-            let entries = leaf_entries(leaf)?;
-            // Within the first leaf, the first entry whose name is not below the prefix.
-            let mut start = 0;
-            if index == low {
-                let (mut first, mut last) = (0, entries.len());
-                while first < last {
-                    let middle = first + (last - first) / 2;
-                    if name_of(entries[middle])? < wanted {
-                        first = middle + 1;
-                    } else {
-                        last = middle;
-                    }
-                }
-                start = first;
-            }
-            for &offset in &entries[start..] {
+        let Some(start) = index.lower_bound(&wanted)? else { return Ok(keys) };
+        for (position, leaf) in index.leaves.iter().enumerate().skip(start.leaf) {
+            let (kind, entries) = index.leaf(*leaf)?;
+            let first = if position == start.leaf { start.entry } else { 0 };
+            for entry in entries.get(first..).unwrap_or_default() {
                 examined += 1;
                 if examined > MAX_CHILDREN {
-                    return Err(corrupt("more entries than the limit"));
+                    return Err(index.defect("more entries than the limit".into()));
                 }
-                let units = name_of(offset)?;
-                if !units.starts_with(&wanted) {
+                let child = index.child_in(kind, entry)?;
+                if !child.upcased.starts_with(&wanted) {
                     return Ok(keys);
                 }
-                let name = String::from_utf16_lossy(&nk_raw_name_units(self.bytes, offset).unwrap_or_default());
-                if let Some(key) = self.subkey(&name)? {
-                    keys.push(key);
+                match self.subkey(&child.name)? {
+                    Some(key) => keys.push(key),
+                    None => {
+                        return Err(index.defect(format!("\"{}\" is listed but cannot be opened by name", child.name)))
+                    }
                 }
             }
         }
@@ -426,9 +452,21 @@ impl<'h> Key<'h> {
 }
 
 const HIVE_BINS_START: usize = 4096;
+/// Every cell starts with its signed 4-byte size.
+const CELL_HEADER: usize = 4;
+// Key node (nk) fields, as offsets into the cell's data.
+const NK_PARENT: usize = 16;
+const NK_SUBKEY_COUNT: usize = 20;
+const NK_SUBKEY_LIST: usize = 28;
+const NK_NAME_LENGTH: usize = 72;
+const NK_COMPRESSED_NAME: u16 = 0x0020;
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.get(at..at.checked_add(4)?)?.try_into().ok()?))
+}
+
+fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(bytes.get(at..at.checked_add(2)?)?.try_into().ok()?))
 }
 
 /// The data of the allocated cell at hive-bins offset `offset`.
@@ -436,14 +474,231 @@ fn cell_data(bytes: &[u8], offset: u32) -> Option<&[u8]> {
     let start = HIVE_BINS_START.checked_add(offset as usize)?;
     let size = read_u32(bytes, start)? as i32;
     let length = usize::try_from(size.checked_neg()?).ok()?;
-    bytes.get(start.checked_add(4)?..start.checked_add(length)?)
+    bytes.get(start.checked_add(CELL_HEADER)?..start.checked_add(length)?)
 }
 
-/// The cell offsets a subkey list (`li`/`ri`: 4-byte entries; `lf`/`lh`: 8-byte) points to.
-fn list_offsets(bytes: &[u8], list: u32, stride: usize) -> Option<Vec<u32>> {
-    let cell = cell_data(bytes, list)?;
-    let count = u16::from_le_bytes(cell.get(2..4)?.try_into().ok()?) as usize;
-    (0..count).map(|i| read_u32(cell, 4 + i * stride)).collect()
+/// The signatures a subkey list leaf may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LeafKind {
+    /// `li`: offsets only.
+    Li,
+    /// `lf`: offset and the name's first four characters.
+    Lf,
+    /// `lh`: offset and a hash of the upper-cased name.
+    Lh,
+}
+
+/// One entry of a leaf: the key node's cell and, for `lf`/`lh`, its name hint or hash.
+struct LeafEntry {
+    node: u32,
+    hint: Option<u32>,
+}
+
+/// A key node reached through a list, with its name.
+struct ChildNode {
+    name: String,
+    upcased: Vec<u16>,
+}
+
+/// Where a name sits in a sorted subkey list.
+struct ListPosition {
+    leaf: usize,
+    entry: usize,
+}
+
+/// A key's subkey list, with the checks a lookup needs: its signature and counts fit its
+/// cells and agree with the key node, and every key node it leads to names this key as its
+/// parent and carries the name its entry promises.
+struct SubkeyIndex<'k> {
+    bytes: &'k [u8],
+    path: &'k str,
+    /// This key's cell.
+    own: u32,
+    /// The stable subkey count the key node records.
+    recorded_count: u32,
+    /// The leaves, in order (one for an `li`/`lf`/`lh` list, an index root's items otherwise).
+    leaves: Vec<u32>,
+}
+
+impl<'k> SubkeyIndex<'k> {
+    fn open(key: &'k Key<'_>) -> Result<SubkeyIndex<'k>, ReadError> {
+        let own = key.cell()?;
+        let mut index = SubkeyIndex { bytes: key.bytes, path: &key.path, own, recorded_count: 0, leaves: Vec::new() };
+        let node =
+            cell_data(key.bytes, own).ok_or_else(|| index.defect("its key node is not an allocated cell".into()))?;
+        let (Some(count), Some(list)) = (read_u32(node, NK_SUBKEY_COUNT), read_u32(node, NK_SUBKEY_LIST)) else {
+            return Err(index.defect("its key node is cut short".into()));
+        };
+        index.recorded_count = count;
+        if count == 0 {
+            return Ok(index);
+        }
+        let cell = cell_data(key.bytes, list)
+            .ok_or_else(|| index.defect(format!("the list at {list:#x} is not an allocated cell")))?;
+        if cell.get(..2) == Some(b"ri") {
+            index.leaves = index.entries(list, cell, 4)?.into_iter().map(|entry| entry.node).collect();
+        } else {
+            let (_, entries) = index.leaf(list)?;
+            if entries.len() != count as usize {
+                return Err(index.defect(format!(
+                    "the key node records {count} subkeys, but its list at {list:#x} holds {}",
+                    entries.len()
+                )));
+            }
+            index.leaves = vec![list];
+        }
+        Ok(index)
+    }
+
+    fn defect(&self, problem: String) -> ReadError {
+        ReadError::new(self.path, format!("corrupt subkey list: {problem}"))
+    }
+
+    /// The entries of a list cell, `stride` bytes each after the 4-byte header; the count must
+    /// fit the cell.
+    fn entries(&self, offset: u32, cell: &[u8], stride: usize) -> Result<Vec<LeafEntry>, ReadError> {
+        let count = read_u16(cell, 2).ok_or_else(|| self.defect(format!("the list at {offset:#x} is cut short")))?;
+        let needed = usize::from(count).saturating_mul(stride).saturating_add(4);
+        if needed > cell.len() {
+            return Err(self.defect(format!(
+                "the list at {offset:#x} claims {count} entries ({needed} bytes) in a cell of {} bytes",
+                cell.len()
+            )));
+        }
+        if count == 0 {
+            return Err(self.defect(format!("the list at {offset:#x} is empty although the key records subkeys")));
+        }
+        let word = |bytes: &[u8]| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        Ok(cell[4..needed]
+            .chunks_exact(stride)
+            .map(|entry| LeafEntry { node: word(entry), hint: (stride == 8).then(|| word(&entry[4..])) })
+            .collect())
+    }
+
+    /// One leaf: its kind and entries.
+    fn leaf(&self, offset: u32) -> Result<(LeafKind, Vec<LeafEntry>), ReadError> {
+        let cell = cell_data(self.bytes, offset)
+            .ok_or_else(|| self.defect(format!("the leaf at {offset:#x} is not an allocated cell")))?;
+        let (kind, stride) = match cell.get(..2) {
+            Some(b"li") => (LeafKind::Li, 4),
+            Some(b"lf") => (LeafKind::Lf, 8),
+            Some(b"lh") => (LeafKind::Lh, 8),
+            other => {
+                let shown = other.map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default();
+                return Err(self.defect(format!("the leaf at {offset:#x} has signature {shown:?}, not li, lf or lh")));
+            }
+        };
+        Ok((kind, self.entries(offset, cell, stride)?))
+    }
+
+    /// The key node an entry leads to, checked against this key (parent) and, for `lf`/`lh`,
+    /// against the entry's hint.
+    fn child_in(&self, kind: LeafKind, entry: &LeafEntry) -> Result<ChildNode, ReadError> {
+        let child = self.child(entry)?;
+        // The hint and hash are computed by Windows from the upper-cased name; checked for
+        // ASCII names, where upper-casing is not in doubt.
+        if child.name.is_ascii() {
+            let stored = entry.hint.unwrap_or(0);
+            match kind {
+                LeafKind::Lh => {
+                    let expected =
+                        child.upcased.iter().fold(0u32, |h, &u| h.wrapping_mul(37).wrapping_add(u32::from(u)));
+                    if stored != expected {
+                        return Err(self.defect(format!(
+                            "the entry for \"{}\" (cell {:#x}) carries name hash {stored:#010x}, but the name hashes to {expected:#010x}",
+                            child.name, entry.node
+                        )));
+                    }
+                }
+                LeafKind::Lf => {
+                    let mut expected = [0u8; 4];
+                    for (slot, byte) in expected.iter_mut().zip(child.name.bytes()) {
+                        *slot = byte;
+                    }
+                    if !stored.to_le_bytes().eq_ignore_ascii_case(&expected) {
+                        return Err(self.defect(format!(
+                            "the entry for \"{}\" (cell {:#x}) carries name hint {:?}, which does not start the name",
+                            child.name,
+                            entry.node,
+                            String::from_utf8_lossy(&stored.to_le_bytes())
+                        )));
+                    }
+                }
+                LeafKind::Li => {}
+            }
+        }
+        Ok(child)
+    }
+
+    /// The key node at `entry.node`: allocated, signed `nk`, naming this key as its parent.
+    fn child(&self, entry: &LeafEntry) -> Result<ChildNode, ReadError> {
+        let at = entry.node;
+        let cell = cell_data(self.bytes, at)
+            .ok_or_else(|| self.defect(format!("an entry points at {at:#x}, which is not an allocated cell")))?;
+        if cell.get(..2) != Some(b"nk") {
+            return Err(self.defect(format!("an entry points at cell {at:#x}, which is not a key node")));
+        }
+        let units = nk_raw_name_units(self.bytes, at)
+            .ok_or_else(|| self.defect(format!("the key node at cell {at:#x} has its name cut short")))?;
+        let name = String::from_utf16_lossy(&units);
+        let parent = read_u32(cell, NK_PARENT).unwrap_or(u32::MAX);
+        if parent != self.own {
+            return Err(self.defect(format!(
+                "the entry for \"{name}\" (cell {at:#x}) leads to a key whose parent is cell {parent:#x}, not this key (cell {:#x})",
+                self.own
+            )));
+        }
+        Ok(ChildNode { name, upcased: units.into_iter().map(upcase_unit).collect() })
+    }
+
+    /// The first position whose name is not below `wanted` (upper-cased units), found by
+    /// binary search over the leaves (by their last names) and then inside one leaf. Only the
+    /// probed leaves and key nodes are read, and each is checked. `None` when the key has no
+    /// subkeys.
+    fn lower_bound(&self, wanted: &[u16]) -> Result<Option<ListPosition>, ReadError> {
+        if self.recorded_count == 0 || self.leaves.is_empty() {
+            return Ok(None);
+        }
+        let (mut low, mut high) = (0, self.leaves.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let (kind, entries) = self.leaf(self.leaves[middle])?;
+            let below = match entries.last() {
+                Some(last) => self.child_in(kind, last)?.upcased.as_slice() < wanted,
+                None => true,
+            };
+            if below {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        let Some(&leaf) = self.leaves.get(low) else {
+            return Ok(Some(ListPosition { leaf: low, entry: 0 }));
+        };
+        let (kind, entries) = self.leaf(leaf)?;
+        let (mut first, mut last) = (0, entries.len());
+        while first < last {
+            let middle = first + (last - first) / 2;
+            if self.child_in(kind, &entries[middle])?.upcased.as_slice() < wanted {
+                first = middle + 1;
+            } else {
+                last = middle;
+            }
+        }
+        Ok(Some(ListPosition { leaf: low, entry: first }))
+    }
+
+    /// The stored name of the subkey called `name`, found (and checked) by binary search.
+    fn find(&self, name: &str) -> Result<Option<String>, ReadError> {
+        let wanted: Vec<u16> = name.encode_utf16().map(upcase_unit).collect();
+        let Some(position) = self.lower_bound(&wanted)? else { return Ok(None) };
+        let Some(&leaf) = self.leaves.get(position.leaf) else { return Ok(None) };
+        let (kind, entries) = self.leaf(leaf)?;
+        let Some(entry) = entries.get(position.entry) else { return Ok(None) };
+        let child = self.child_in(kind, entry)?;
+        Ok((child.upcased == wanted).then_some(child.name))
+    }
 }
 
 /// A key node's name as UTF-16 units, as stored (Latin-1 names widened).
@@ -452,19 +707,14 @@ fn nk_raw_name_units(bytes: &[u8], offset: u32) -> Option<Vec<u16>> {
     if cell.get(..2)? != b"nk" {
         return None;
     }
-    let flags = u16::from_le_bytes(cell.get(2..4)?.try_into().ok()?);
-    let length = u16::from_le_bytes(cell.get(72..74)?.try_into().ok()?) as usize;
-    let raw = cell.get(76..76 + length)?;
-    Some(if flags & 0x0020 != 0 {
-        raw.iter().map(|&b| b as u16).collect()
+    let flags = read_u16(cell, 2)?;
+    let length = usize::from(read_u16(cell, NK_NAME_LENGTH)?);
+    let raw = cell.get(KEY_NODE_NAME_OFFSET..KEY_NODE_NAME_OFFSET.checked_add(length)?)?;
+    Some(if flags & NK_COMPRESSED_NAME != 0 {
+        raw.iter().map(|&b| u16::from(b)).collect()
     } else {
         raw.chunks_exact(2).map(|p| u16::from_le_bytes([p[0], p[1]])).collect()
     })
-}
-
-/// The name upper-cased unit by unit, the order Windows sorts subkey lists in.
-fn nk_name_units(bytes: &[u8], offset: u32) -> Option<Vec<u16>> {
-    Some(nk_raw_name_units(bytes, offset)?.into_iter().map(upcase_unit).collect())
 }
 
 /// Simple one-to-one upper-casing of one UTF-16 unit (what registry name order uses).

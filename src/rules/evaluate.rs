@@ -153,6 +153,41 @@ fn value_data(key: &Key<'_>, name: &str) -> Result<Option<(ValueData, u32)>, Rea
     }
 }
 
+/// Why a value cannot answer a rule that compares numbers: a REG_DWORD or REG_QWORD whose
+/// size does not fit its type (a 2-byte REG_DWORD), or data that is no number at all. Such a
+/// value is neither proof nor absence; `None` when the value is usable.
+fn unusable_for_rule(
+    check: Check,
+    key: &Key<'_>,
+    name: &str,
+    data_type: u32,
+    size: u32,
+    data: &ValueData,
+) -> Option<String> {
+    let compares_numbers =
+        matches!(check, Check::ValueEquals(_) | Check::ValueNotEquals(_) | Check::ValueIn(_) | Check::ValueNonZero);
+    if !compares_numbers {
+        return None;
+    }
+    let shown = if name.is_empty() { "(default)" } else { name };
+    let expected_size = match data_type {
+        crate::load::reader::REG_DWORD | crate::load::reader::REG_DWORD_BIG_ENDIAN => Some(4),
+        crate::load::reader::REG_QWORD => Some(8),
+        _ => None,
+    };
+    let kind = type_name(data_type);
+    let problem = match expected_size {
+        Some(expected) if size != expected => format!("a {kind} of {size} bytes (a {kind} holds {expected})"),
+        // Text and binary values are tolerated when they hold a number (some writers do
+        // that); a value compared as a number that holds none is refused, not read as "no".
+        _ if check != Check::ValueNonZero && data.as_u64().is_none() => {
+            format!("a {kind} of {size} bytes, not a number ({})", data.display())
+        }
+        _ => return None,
+    };
+    Some(format!("value \"{shown}\" of {} is {problem}: neither proof nor absence", key.path()))
+}
+
 fn update_exe_meaning(flags: u64) -> &'static str {
     match flags {
         1 => "a software update removal is awaiting a restart",
@@ -209,9 +244,15 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
         | Check::ValueEquals(_)
         | Check::ValueNotEquals(_)
         | Check::ValueIn(_) => {
-            let Some((data, data_type)) = value_data(&key, value_name)? else {
+            let Some(value) = key.value(value_name)? else {
                 return Ok(Outcome::Absent);
             };
+            let data = value.typed()?;
+            let data_type = value.data_type();
+            if let Some(problem) = unusable_for_rule(rule.check, &key, value_name, data_type, value.data_size(), &data)
+            {
+                return Ok(Outcome::NotEvaluated(NotEvaluatedReason::WrongType, problem));
+            }
             let number = data.as_u64();
             let fires = match rule.check {
                 Check::ValueExists => true,
@@ -434,12 +475,13 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             )
         }
         Check::BurnRebootKeys => {
-            let marked: Vec<String> = key
-                .subkeys()?
-                .iter()
-                .filter_map(|k| k.name().ok())
-                .filter(|n| n.to_ascii_lowercase().ends_with(".rebootrequired"))
-                .collect();
+            let mut marked = Vec::new();
+            for subkey in key.subkeys()? {
+                let name = subkey.name()?;
+                if name.to_ascii_lowercase().ends_with(".rebootrequired") {
+                    marked.push(name);
+                }
+            }
             if marked.is_empty() {
                 Outcome::Absent
             } else {
@@ -466,6 +508,16 @@ fn key_paths(rule: &Rule, scope: &Scope<'_>) -> Vec<String> {
     paths
 }
 
+/// Of several key paths that could not be evaluated, the report keeps the one that says the
+/// evidence itself is damaged (a read error or a mistyped value) over the one that says it is
+/// merely not there.
+fn keep_most_serious(kept: &mut Option<(NotEvaluatedReason, String)>, reason: NotEvaluatedReason, detail: String) {
+    let damaged = |r: NotEvaluatedReason| matches!(r, NotEvaluatedReason::ReadError | NotEvaluatedReason::WrongType);
+    if kept.as_ref().is_none_or(|(previous, _)| !damaged(*previous)) {
+        *kept = Some((reason, detail));
+    }
+}
+
 fn evaluate_rule(rule: &Rule, scope: &Scope<'_>, facts: &Facts<'_>, evidence: &mut Evidence) {
     let mut found = Vec::new();
     let mut not_evaluated = None;
@@ -473,10 +525,15 @@ fn evaluate_rule(rule: &Rule, scope: &Scope<'_>, facts: &Facts<'_>, evidence: &m
         match check(rule, scope, &path, facts) {
             Ok(Outcome::Found(finding)) => found.push(finding),
             Ok(Outcome::Absent) => {}
-            Ok(Outcome::NotEvaluated(reason, detail)) => not_evaluated = Some((reason, detail)),
+            Ok(Outcome::NotEvaluated(reason, detail)) => {
+                if reason == NotEvaluatedReason::WrongType {
+                    evidence.errors.push((scope.path(), detail.clone()));
+                }
+                keep_most_serious(&mut not_evaluated, reason, detail);
+            }
             Err(error) => {
                 evidence.errors.push((scope.path(), error.to_string()));
-                not_evaluated = Some((NotEvaluatedReason::ReadError, error.to_string()));
+                keep_most_serious(&mut not_evaluated, NotEvaluatedReason::ReadError, error.to_string());
             }
         }
     }
@@ -510,12 +567,21 @@ fn other_control_set_renames(scope: &Scope<'_>, choice: &ControlSetChoice, facts
         for set in &others {
             let Some(template) = rule.keys.first() else { continue };
             let path = template.replace("<CS>", set);
-            if let Ok(Outcome::Found(mut finding)) = check(rule, scope, &path, facts) {
-                finding.strength = Strength::Context;
-                finding.notes.push(format!(
-                    "in {set}, which is neither the current nor the default control set: Windows will not run these operations at the next boot"
-                ));
-                evidence.findings.push(finding);
+            match check(rule, scope, &path, facts) {
+                Ok(Outcome::Found(mut finding)) => {
+                    finding.strength = Strength::Context;
+                    finding.notes.push(format!(
+                        "in {set}, which is neither the current nor the default control set: Windows will not run these operations at the next boot"
+                    ));
+                    evidence.findings.push(finding);
+                }
+                Ok(Outcome::Absent) => {}
+                // Context only (Windows will not boot from this set), but a damaged cell is
+                // still reported rather than read as "nothing there".
+                Ok(Outcome::NotEvaluated(_, detail)) => {
+                    evidence.errors.push((scope.path(), format!("{} in {set}: {detail}", rule.id)))
+                }
+                Err(error) => evidence.errors.push((scope.path(), format!("{} in {set}: {error}", rule.id))),
             }
         }
     }
@@ -720,6 +786,10 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
             }
         }
     }
+
+    // One damaged cell on a shared path stops every rule below it: say so once.
+    let mut seen = std::collections::HashSet::new();
+    evidence.errors.retain(|error| seen.insert(error.clone()));
 
     if let Some(shutdown) = evidence.context.last_shutdown {
         for finding in &mut evidence.findings {

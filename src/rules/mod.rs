@@ -53,6 +53,9 @@ pub enum NotEvaluatedReason {
     NoControlSet,
     /// The values to compare are not in the hive.
     Undeterminable,
+    /// The value is there but its type or size does not fit the rule (a 2-byte REG_DWORD, text
+    /// where a number is compared): neither proof nor absence. Also listed in `errors`.
+    WrongType,
     /// Switched off with `--skip-rule`.
     Skipped,
 }
@@ -66,6 +69,7 @@ impl NotEvaluatedReason {
             NotEvaluatedReason::ReadError => "read_error",
             NotEvaluatedReason::NoControlSet => "no_control_set",
             NotEvaluatedReason::Undeterminable => "undeterminable",
+            NotEvaluatedReason::WrongType => "wrong_type",
             NotEvaluatedReason::Skipped => "skipped",
         }
     }

@@ -717,9 +717,13 @@ fn sequence_at_or_after(a: u32, b: u32) -> bool {
 /// `<name>` is the hive's file name or, for a copy such as `SYSTEM.hiv`, its stem. Matching
 /// ignores case (copies made by case-preserving tools keep `SYSTEM` beside `system.log1`).
 /// Sorted by name, case-insensitively, so that `.LOG` < `.LOG1` < `.LOG2`.
-pub fn find_logs(hive_path: &Path) -> std::io::Result<Vec<PathBuf>> {
+///
+/// Like discovery, only regular files are taken: a symbolic link (which could lead to a file
+/// outside the evidence) or any other kind of file named like a log is refused with a warning.
+pub fn find_logs(hive_path: &Path) -> std::io::Result<LogsBeside> {
+    let mut beside = LogsBeside::default();
     let Some(file_name) = hive_path.file_name() else {
-        return Ok(Vec::new());
+        return Ok(beside);
     };
     let file_name = file_name.to_string_lossy().to_lowercase();
     let mut bases = vec![file_name.clone()];
@@ -732,22 +736,42 @@ pub fn find_logs(hive_path: &Path) -> std::io::Result<Vec<PathBuf>> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let mut found = Vec::new();
     for entry in std::fs::read_dir(directory)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().to_lowercase();
         let is_log = bases.iter().any(|base| {
             name.strip_prefix(base.as_str()).is_some_and(|suffix| matches!(suffix, ".log" | ".log1" | ".log2"))
         });
-        if is_log && name != file_name && entry.path().is_file() {
-            found.push(entry.path());
+        if !is_log || name == file_name {
+            continue;
+        }
+        // `file_type` does not follow links (unlike `Path::is_file`).
+        let file_type = entry.file_type()?;
+        if file_type.is_file() {
+            beside.found.push(entry.path());
+        } else {
+            let what = if file_type.is_symlink() {
+                "a symbolic link (not followed, so evidence outside the tree is never read)"
+            } else {
+                "not a regular file"
+            };
+            beside.refused.push(format!("transaction log {} not read: {what}", entry.path().display()));
         }
     }
-    found.sort_by_cached_key(|path| {
+    beside.found.sort_by_cached_key(|path| {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         (name.to_lowercase(), name)
     });
-    Ok(found)
+    beside.refused.sort();
+    Ok(beside)
+}
+
+/// The transaction logs beside a hive: the regular files taken, and warnings for the files
+/// named like logs that were refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogsBeside {
+    pub found: Vec<PathBuf>,
+    pub refused: Vec<String>,
 }
 
 #[cfg(test)]
@@ -785,12 +809,29 @@ mod tests {
         let names = |paths: Vec<PathBuf>| -> Vec<String> {
             paths.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect()
         };
-        let found = names(find_logs(&dir.path().join("SYSTEM")).unwrap());
+        let found = names(find_logs(&dir.path().join("SYSTEM")).unwrap().found);
         assert_eq!(found, ["SYSTEM.LOG", "system.log1", "SYSTEM.LOG2"]);
         std::fs::write(dir.path().join("copy.hiv"), b"").unwrap();
         std::fs::write(dir.path().join("COPY.LOG1"), b"").unwrap();
         std::fs::write(dir.path().join("copy.hiv.LOG2"), b"").unwrap();
-        let found = names(find_logs(&dir.path().join("copy.hiv")).unwrap());
+        let found = names(find_logs(&dir.path().join("copy.hiv")).unwrap().found);
         assert_eq!(found, ["copy.hiv.LOG2", "COPY.LOG1"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn find_logs_refuses_links_and_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("SYSTEM"), b"").unwrap();
+        std::fs::write(dir.path().join("SYSTEM.LOG2"), b"").unwrap();
+        std::fs::write(outside.path().join("elsewhere"), b"").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("elsewhere"), dir.path().join("SYSTEM.LOG1")).unwrap();
+        std::fs::create_dir(dir.path().join("SYSTEM.LOG")).unwrap();
+        let beside = find_logs(&dir.path().join("SYSTEM")).unwrap();
+        assert_eq!(beside.found, [dir.path().join("SYSTEM.LOG2")]);
+        assert_eq!(beside.refused.len(), 2, "{:?}", beside.refused);
+        assert!(beside.refused[0].contains("SYSTEM.LOG not read: not a regular file"), "{:?}", beside.refused);
+        assert!(beside.refused[1].contains("SYSTEM.LOG1 not read: a symbolic link"), "{:?}", beside.refused);
     }
 }
