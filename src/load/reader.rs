@@ -477,6 +477,13 @@ fn cell_data(bytes: &[u8], offset: u32) -> Option<&[u8]> {
     bytes.get(start.checked_add(CELL_HEADER)?..start.checked_add(length)?)
 }
 
+/// The cell offsets a subkey list (`li`/`ri`: 4-byte entries; `lf`/`lh`: 8-byte) points to.
+fn list_offsets(bytes: &[u8], list: u32, stride: usize) -> Option<Vec<u32>> {
+    let cell = cell_data(bytes, list)?;
+    let count = usize::from(read_u16(cell, 2)?);
+    (0..count).map(|i| read_u32(cell, 4 + i * stride)).collect()
+}
+
 /// The signatures a subkey list leaf may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LeafKind {
