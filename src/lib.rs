@@ -14,5 +14,6 @@ pub mod patch;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod security;
 pub mod source;
 pub mod verdict;

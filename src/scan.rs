@@ -12,6 +12,7 @@ use crate::load::kind::HiveKind;
 use crate::load::{HiveFile, LoadError, LoadOptions};
 use crate::report::{FileError, HiveReport, InputFile, MachineReport, PendingUpdates};
 use crate::rules::{self, HiveSlot, MachineHives, RuleOptions, UnknownRule};
+use crate::security;
 use crate::verdict::{self, Verdict};
 
 #[derive(Debug, Clone, Default)]
@@ -263,6 +264,11 @@ pub fn assess(
         components: slot(HiveKind::Components),
     };
     let evidence = rules::evaluate(&hives, rule_options);
+    // Measured at the evidence time unless the caller gave a date: the machine as collected.
+    let security = evidence
+        .patch
+        .as_ref()
+        .map(|patch| security::assess(&evidence.context, Some(patch), rule_options.as_of, evidence.evidence_time));
     let (verdict, verdict_reason) = verdict::decide(&hives, &evidence);
     errors.extend(
         evidence.errors.iter().map(|(file, message)| FileError { file: file.clone(), message: message.clone() }),
@@ -284,6 +290,7 @@ pub fn assess(
         control_sets: evidence.control_set.clone(),
         context: evidence.context,
         patch: evidence.patch,
+        security,
         hives: hive_reports,
         findings: evidence.findings,
         pending_updates: PendingUpdates {

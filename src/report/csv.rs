@@ -39,6 +39,10 @@ pub const MACHINE_COLUMNS: &[&str] = &[
     "days_behind",
     "servicing_status",
     "pending_cumulative_update",
+    "missing_cves",
+    "missing_critical",
+    "exploited_missing",
+    "oldest_missing_fix",
     "last_shutdown",
     "not_evaluated",
     "errors",
@@ -102,6 +106,8 @@ fn log_status(report: &MachineReport) -> String {
 pub fn machine_row(report: &MachineReport) -> Vec<String> {
     let strongest = report.strongest_finding();
     let patch = report.patch.as_ref();
+    // Empty when not assessed (no SOFTWARE, product or patch level unknown), never a false 0.
+    let security = report.security.as_ref().filter(|s| s.status == crate::security::SecurityStatus::Assessed);
     let mut fired: Vec<&str> = report.findings.iter().map(|f| f.rule).collect();
     fired.dedup();
     let time = |t: Option<crate::load::filetime::FileTime>| t.and_then(|t| t.to_rfc3339()).unwrap_or_default();
@@ -153,6 +159,10 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
             .and_then(|p| p.pending_rollup.as_ref())
             .map(|r| r.update.as_ref().map(|u| u.kb.clone()).unwrap_or_else(|| r.package_build.clone()))
             .unwrap_or_default(),
+        security.map(|s| s.missing_cves.to_string()).unwrap_or_default(),
+        security.map(|s| s.by_severity.critical.to_string()).unwrap_or_default(),
+        security.map(|s| s.exploited_missing.join(" ")).unwrap_or_default(),
+        security.map(|s| s.oldest_missing_fix_label()).unwrap_or_default(),
         report.context.last_shutdown.and_then(|t| t.to_rfc3339()).unwrap_or_default(),
         // Volatile rules are "not observable" in every hive saved from disk: the README says
         // so once instead of every row repeating it. Machine-specific reasons stay.

@@ -19,6 +19,7 @@ use crate::patch::PatchAssessment;
 use crate::rules::cbs::{FoundBy, PendingPackage};
 use crate::rules::context::MachineContext;
 use crate::rules::{Finding, NotEvaluated};
+use crate::security::SecurityAssessment;
 use crate::verdict::Verdict;
 
 /// A problem with one input file.
@@ -145,6 +146,9 @@ pub struct MachineReport {
     pub context: MachineContext,
     /// Patch level: cumulative update, how far behind, end of servicing (needs SOFTWARE).
     pub patch: Option<PatchAssessment>,
+    /// Missing security fixes: the CVEs fixed by updates the machine lacks, KEV-listed ones
+    /// apart (needs SOFTWARE; see [`crate::security`]).
+    pub security: Option<SecurityAssessment>,
     pub hives: Vec<HiveReport>,
     pub findings: Vec<Finding>,
     pub pending_updates: PendingUpdates,

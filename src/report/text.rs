@@ -91,6 +91,9 @@ pub fn render(report: &MachineReport) -> String {
     if let Some(patch) = &report.patch {
         let _ = writeln!(out, "patch: {}", patch.summary());
     }
+    if let Some(security) = &report.security {
+        let _ = writeln!(out, "security: {}", security.summary());
+    }
     let context = &report.context;
     let mut names = Vec::new();
     if let Some(dns) = &context.dns_host_name {

@@ -46,6 +46,8 @@ pub struct MachineContext {
     /// The folders pending file operations are classified against (from SOFTWARE, else
     /// Windows' defaults).
     pub folders: MachineFolders,
+    /// `Control\Session Manager\Environment` `PROCESSOR_ARCHITECTURE` (`AMD64`, `x86`, `ARM64`).
+    pub processor_architecture: Option<String>,
 }
 
 fn typed(key: &Key<'_>, name: &str) -> Result<Option<ValueData>, ReadError> {
@@ -69,6 +71,9 @@ pub fn read_system(root: &Key<'_>, control_set: &str, context: &mut MachineConte
         context.dns_host_name = text(&key, "Hostname")?;
         context.nv_host_name = text(&key, "NV Hostname")?;
         context.domain = text(&key, "Domain")?;
+    }
+    if let Some(key) = root.subpath(&format!("{control_set}\\Control\\Session Manager\\Environment"))? {
+        context.processor_architecture = text(&key, "PROCESSOR_ARCHITECTURE")?;
     }
     if let Some(key) = root.subpath(&format!("{control_set}\\Control\\Windows"))? {
         context.last_shutdown = match typed(&key, "ShutdownTime")? {
