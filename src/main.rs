@@ -143,6 +143,9 @@ struct ScanArgs {
     /// when FILE ends in .jsonl (or with --timeline-format).
     #[arg(long, value_name = "FILE")]
     timeline: Option<PathBuf>,
+    /// Text: print only the closing summary table (one line per machine).
+    #[arg(short, long)]
+    quiet: bool,
     /// Format of --timeline (default: from the file name).
     #[arg(long, value_enum, value_name = "FORMAT", requires = "timeline")]
     timeline_format: Option<TimelineFileFormat>,
@@ -612,7 +615,13 @@ fn scan_into<W: Write>(
         Format::Jsonl => OutputFormat::Jsonl,
         Format::Csv => OutputFormat::Csv,
     };
-    let mut writer = ReportWriter::new(format, out).map_err(ScanError::Sink)?;
+    // Colour only on a terminal, and never with NO_COLOR set (https://no-color.org).
+    let colour = args.output.is_none()
+        && io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut writer = ReportWriter::new(format, out)
+        .map_err(ScanError::Sink)?
+        .with_text_options(report::text::Style { colour }, args.quiet);
     let side = |path: &Option<PathBuf>, what: &str| -> Result<Option<SideOutput>, ScanError<io::Error>> {
         path.as_deref().map(|path| SideOutput::create(path, what)).transpose().map_err(ScanError::Sink)
     };

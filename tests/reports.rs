@@ -413,3 +413,53 @@ fn timeline_imports_into_timesketch_as_csv_and_jsonl() {
     }
     assert_eq!(std::fs::read(&forced).unwrap(), std::fs::read(&jsonl_path).unwrap());
 }
+
+#[test]
+fn text_report_ends_with_a_summary_and_quiet_prints_only_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_folder(dir.path());
+    let output = rebootscan(&["scan", arg(&case)]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    // Per machine: the verdict right under the machine's name, before any finding.
+    let first = text.find("== kape/WKS-7").unwrap();
+    let verdict = text[first..].find("verdict: PENDING").unwrap();
+    let findings = text[first..].find("findings:").unwrap();
+    assert!(verdict < findings, "{text}");
+    // The volatile rules take one line per machine, not one line per rule.
+    let volatile_lines = text.lines().filter(|l| l.contains("(volatile)")).count();
+    assert_eq!(volatile_lines, 3, "{text}");
+    assert!(!text.contains('\u{1b}'), "no colour when the output is not a terminal");
+    let summary = &text[text.find("== summary: 3 machines: 2 pending, 0 unknown, 1 not pending").expect(&text)..];
+    let lines: Vec<&str> = summary.lines().collect();
+    assert!(lines[1].starts_with("machine") && lines[1].contains("pending since") && lines[1].contains("patch level"));
+    assert!(lines[2].starts_with("kape/WKS-7  "), "{summary}");
+    assert!(lines[2].contains("PENDING") && lines[2].contains("pending_file_rename_operations (strong)"));
+    assert!(lines[2].contains("2024-03-02 (73 d)") && lines[2].contains("KB5036892, 1 behind"), "{summary}");
+    assert!(lines[3].starts_with("velociraptor/WKS-7 (= kape/WKS-7)"), "{summary}");
+    assert!(lines[4].starts_with("srv") && lines[4].contains("NOT_PENDING"), "{summary}");
+    assert!(lines[5].contains("not observable in any hive saved from disk"), "{summary}");
+
+    let quiet = stdout(&rebootscan(&["scan", "--quiet", arg(&case)]));
+    assert!(quiet.starts_with("== summary: 3 machines"), "{quiet}");
+    assert_eq!(quiet, summary);
+
+    // One machine: no summary table.
+    let single = stdout(&rebootscan(&["scan", arg(&case.join("srv"))]));
+    assert!(!single.contains("== summary"), "{single}");
+}
+
+#[test]
+fn a_dirty_hive_without_logs_is_explained_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = clean_machine("dirty").write(dir.path());
+    let system = folder.join("SYSTEM");
+    let mut bytes = std::fs::read(&system).unwrap();
+    // Secondary sequence number differs from the primary: dirty, and no log beside it.
+    bytes[8] = bytes[8].wrapping_add(1);
+    std::fs::write(&system, &bytes).unwrap();
+    let text = stdout(&rebootscan(&["scan", arg(&folder)]));
+    assert!(text.contains("no transaction logs beside it"), "{text}");
+    let mentions = text.matches("may be missing").count() + text.matches("reading the stale primary").count();
+    assert_eq!(mentions, 1, "{text}");
+}

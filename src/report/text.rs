@@ -3,6 +3,8 @@
 use std::fmt::Write;
 
 use crate::report::MachineReport;
+use crate::rules::NotEvaluatedReason;
+use crate::verdict::Verdict;
 
 /// Operations of a PendingFileRenameOperations finding listed in text; JSON has them all.
 const OPERATIONS_SHOWN: usize = 12;
@@ -53,12 +55,39 @@ fn staged_line(operation: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// How text is decorated: ANSI colour only for a terminal without `NO_COLOR`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    pub colour: bool,
+}
+
+impl Style {
+    /// The verdict word, upper case, coloured by verdict when colour is on.
+    pub fn verdict(self, verdict: Verdict) -> String {
+        let word = verdict.label().to_uppercase();
+        if !self.colour {
+            return word;
+        }
+        let code = match verdict {
+            Verdict::Pending => "1;31",
+            Verdict::Unknown => "1;33",
+            Verdict::NotPending => "32",
+        };
+        format!("\x1b[{code}m{word}\x1b[0m")
+    }
+}
+
 /// Renders one machine.
 pub fn render(report: &MachineReport) -> String {
+    render_styled(report, Style::default())
+}
+
+/// Renders one machine: verdict first, then the evidence, then what could not be checked.
+pub fn render_styled(report: &MachineReport, style: Style) -> String {
     let mut out = String::new();
     let name = report.computer_name.as_deref().map(|n| format!("  ({n})")).unwrap_or_default();
     let _ = writeln!(out, "== {}{}", report.machine, name);
-    let verdict = report.verdict.label().to_uppercase();
+    let verdict = style.verdict(report.verdict);
     match (report.strongest_finding(), &report.verdict_reason) {
         (Some(f), _) if f.strength.decides() => {
             let _ = writeln!(out, "verdict: {verdict} — strongest evidence: {} ({})", f.rule, f.strength.label());
@@ -113,6 +142,7 @@ pub fn render(report: &MachineReport) -> String {
     }
 
     let _ = writeln!(out, "hives:");
+    let mut warnings_shown: Vec<String> = Vec::new();
     for hive in &report.hives {
         let kind = hive.kind.map(|k| k.label()).unwrap_or("?");
         let mut facts = Vec::new();
@@ -138,10 +168,17 @@ pub fn render(report: &MachineReport) -> String {
         if let Some(replay) = &hive.log_replay {
             let _ = writeln!(out, "             log set: {}", replay.log_set.describe());
         }
-        if let Some(summary) = hive.log_replay.as_ref().and_then(|r| r.report.as_ref()).map(|r| r.summary()) {
+        // A dirty hive without logs is said once: the facts above already say "no
+        // transaction logs beside it", so the replay summary is shown only when logs exist.
+        let replay = hive.log_replay.as_ref().filter(|r| !r.logs_found.is_empty());
+        if let Some(summary) = replay.and_then(|r| r.report.as_ref()).map(|r| r.summary()) {
             let _ = writeln!(out, "             logs: {summary}");
         }
         for warning in &hive.warnings {
+            if warnings_shown.iter().any(|w| w == warning) {
+                continue;
+            }
+            warnings_shown.push(warning.clone());
             let _ = writeln!(out, "             warning: {warning}");
         }
     }
@@ -207,9 +244,15 @@ pub fn render(report: &MachineReport) -> String {
 
     if !report.not_evaluated.is_empty() {
         let _ = writeln!(out, "not evaluated:");
+        // The volatile rules cannot be seen in any hive saved from disk: one line for all.
+        let volatile: Vec<&str> =
+            report.not_evaluated.iter().filter(|n| n.reason == NotEvaluatedReason::Volatile).map(|n| n.rule).collect();
+        if !volatile.is_empty() {
+            let _ = writeln!(out, "  not observable in a hive saved from disk (volatile): {}", volatile.join(", "));
+        }
         // Rules sharing a reason (21 SOFTWARE rules without a SOFTWARE hive) take one line.
         let mut groups: Vec<(&str, &str, Vec<&str>)> = Vec::new();
-        for item in &report.not_evaluated {
+        for item in report.not_evaluated.iter().filter(|n| n.reason != NotEvaluatedReason::Volatile) {
             match groups.iter_mut().find(|(reason, detail, _)| *reason == item.reason.label() && *detail == item.detail)
             {
                 Some((_, _, rules)) => rules.push(item.rule),
@@ -230,4 +273,133 @@ pub fn render(report: &MachineReport) -> String {
         let _ = writeln!(out, "sha256 {}  {}", input.sha256.as_deref().unwrap_or(""), input.path);
     }
     out
+}
+
+/// One machine's line of the closing summary table.
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    pub machine: String,
+    pub verdict: Verdict,
+    pub strongest: String,
+    pub pending_since: String,
+    pub patch: String,
+    pub duplicate_of: Option<String>,
+}
+
+impl SummaryRow {
+    pub fn new(report: &MachineReport) -> SummaryRow {
+        let strongest = report
+            .strongest_finding()
+            .filter(|f| f.strength.decides())
+            .map(|f| format!("{} ({})", f.rule, f.strength.label()))
+            .unwrap_or_else(|| "-".into());
+        let pending_since = match (report.pending_since.and_then(|t| t.to_rfc3339()), report.pending_days) {
+            (Some(since), Some(days)) => format!("{} ({days} d)", since.get(..10).unwrap_or(&since)),
+            (Some(since), None) => since.get(..10).unwrap_or(&since).to_string(),
+            _ => "-".into(),
+        };
+        let patch = match &report.patch {
+            Some(p) => {
+                let kb = p.kb().unwrap_or(p.status.label());
+                match p.monthly_updates_behind {
+                    Some(0) => format!("{kb}, current"),
+                    Some(n) => format!("{kb}, {n} behind"),
+                    None => kb.to_string(),
+                }
+            }
+            None => "-".into(),
+        };
+        SummaryRow {
+            machine: report.machine.clone(),
+            verdict: report.verdict,
+            strongest,
+            pending_since,
+            patch,
+            duplicate_of: report.duplicate_of.clone(),
+        }
+    }
+}
+
+/// The summary at the end of a run of several machines: one line per machine (pending ones
+/// first, longest waiting first), counts by verdict, and what no hive from disk can show.
+pub fn render_summary(rows: &[SummaryRow], style: Style) -> String {
+    let mut sorted: Vec<&SummaryRow> = rows.iter().collect();
+    let rank = |v: Verdict| match v {
+        Verdict::Pending => 0,
+        Verdict::Unknown => 1,
+        Verdict::NotPending => 2,
+    };
+    sorted.sort_by(|a, b| rank(a.verdict).cmp(&rank(b.verdict)).then(a.pending_since.cmp(&b.pending_since)));
+    let headers = ["machine", "verdict", "strongest evidence", "pending since", "patch level"];
+    let cells = |row: &SummaryRow| {
+        let machine = match &row.duplicate_of {
+            Some(first) => format!("{} (= {first})", row.machine),
+            None => row.machine.clone(),
+        };
+        [
+            machine,
+            row.verdict.label().to_uppercase(),
+            row.strongest.clone(),
+            row.pending_since.clone(),
+            row.patch.clone(),
+        ]
+    };
+    let mut widths = headers.map(|h| h.chars().count());
+    for row in &sorted {
+        for (width, cell) in widths.iter_mut().zip(cells(row)) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+    let _ = writeln!(
+        out,
+        "== summary: {} machines: {} pending, {} unknown, {} not pending",
+        rows.len(),
+        count(Verdict::Pending),
+        count(Verdict::Unknown),
+        count(Verdict::NotPending)
+    );
+    let line = |cells: [String; 5], verdict: Option<Verdict>| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            let pad = width.saturating_sub(cell.chars().count());
+            let shown = match (i, verdict) {
+                (1, Some(v)) => style.verdict(v),
+                _ => cell.clone(),
+            };
+            text.push_str(&shown);
+            if i + 1 < cells.len() {
+                text.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        text
+    };
+    let _ = writeln!(out, "{}", line(headers.map(String::from), None));
+    for row in sorted {
+        let _ = writeln!(out, "{}", line(cells(row), Some(row.verdict)));
+    }
+    let volatile: Vec<&str> = crate::rules::RULES
+        .iter()
+        .filter(|r| r.volatility == crate::rules::Volatility::Volatile)
+        .map(|r| r.id)
+        .collect();
+    let _ = writeln!(
+        out,
+        "note: {} live in volatile keys: not observable in any hive saved from disk (listed per machine in JSON)",
+        volatile.join(", ")
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_when_asked() {
+        assert_eq!(Style { colour: false }.verdict(Verdict::Pending), "PENDING");
+        assert_eq!(Style { colour: true }.verdict(Verdict::Pending), "\x1b[1;31mPENDING\x1b[0m");
+        assert_eq!(Style { colour: true }.verdict(Verdict::NotPending), "\x1b[32mNOT_PENDING\x1b[0m");
+    }
 }

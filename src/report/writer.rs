@@ -44,7 +44,7 @@ pub struct ReportWriter<W: Write> {
 }
 
 enum Inner<W: Write> {
-    Text { out: W, written: usize },
+    Text { out: W, written: usize, style: report::text::Style, quiet: bool, rows: Vec<report::text::SummaryRow> },
     Json { out: W, written: usize },
     Jsonl { out: W },
     Csv { out: Box<csv::Writer<W>> },
@@ -54,7 +54,9 @@ impl<W: Write> ReportWriter<W> {
     /// Starts the output (the JSON document's opening, the CSV header).
     pub fn new(format: OutputFormat, mut out: W) -> io::Result<ReportWriter<W>> {
         let inner = match format {
-            OutputFormat::Text => Inner::Text { out, written: 0 },
+            OutputFormat::Text => {
+                Inner::Text { out, written: 0, style: report::text::Style::default(), quiet: false, rows: Vec::new() }
+            }
             OutputFormat::Json => {
                 out.write_all(b"{\"machines\":[\n")?;
                 Inner::Json { out, written: 0 }
@@ -67,15 +69,28 @@ impl<W: Write> ReportWriter<W> {
         Ok(ReportWriter { inner })
     }
 
+    /// Text only: the style (colour) and whether to print only the closing summary. The
+    /// summary keeps one short row per machine, the only thing held for the whole run.
+    pub fn with_text_options(mut self, new_style: report::text::Style, only_summary: bool) -> Self {
+        if let Inner::Text { style, quiet, .. } = &mut self.inner {
+            *style = new_style;
+            *quiet = only_summary;
+        }
+        self
+    }
+
     /// Writes one machine.
     pub fn write(&mut self, machine: &MachineReport) -> io::Result<()> {
         match &mut self.inner {
-            Inner::Text { out, written } => {
-                if *written > 0 {
-                    out.write_all(b"\n")?;
+            Inner::Text { out, written, style, quiet, rows } => {
+                rows.push(report::text::SummaryRow::new(machine));
+                if !*quiet {
+                    if *written > 0 {
+                        out.write_all(b"\n")?;
+                    }
+                    out.write_all(report::text::render_styled(machine, *style).as_bytes())?;
+                    *written += 1;
                 }
-                out.write_all(report::text::render(machine).as_bytes())?;
-                *written += 1;
             }
             Inner::Json { out, written } => {
                 if *written > 0 {
@@ -97,7 +112,17 @@ impl<W: Write> ReportWriter<W> {
     /// gives the writer back.
     pub fn finish(self, discovery: &Discovery) -> io::Result<W> {
         let mut out = match self.inner {
-            Inner::Text { out, .. } | Inner::Jsonl { out } => out,
+            Inner::Text { mut out, written, style, quiet, rows } => {
+                // With several machines (or --quiet), the answer at a glance comes last.
+                if rows.len() > 1 || quiet {
+                    if written > 0 {
+                        out.write_all(b"\n")?;
+                    }
+                    out.write_all(report::text::render_summary(&rows, style).as_bytes())?;
+                }
+                out
+            }
+            Inner::Jsonl { out } => out,
             Inner::Json { mut out, .. } => {
                 out.write_all(b"\n],\"skipped\":")?;
                 serde_json::to_writer_pretty(&mut out, &discovery.skipped)?;
