@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use walkdir::WalkDir;
 
 use crate::image::machine::{has_image_extension, looks_like_image, read_head, volume_name};
@@ -16,8 +16,9 @@ use crate::image::source::is_later_segment;
 use crate::image::{ImageSpec, ImageVolume};
 use crate::load::kind::HiveKind;
 
-/// One machine to scan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One machine to scan. It serializes to plain data and back (the Python binding hands
+/// specs to other processes), so it holds paths and numbers only, no open handles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MachineSpec {
     /// The machine's folder relative to the scan root (or the file path given), plus
     /// ` [RegBack]` for backup snapshots.
@@ -28,7 +29,7 @@ pub struct MachineSpec {
     pub snapshot: Option<String>,
     /// Set when the hives are read out of a volume of a disk image; `hives` then holds the
     /// paths reported for them (`disk.raw [partition 2]/Windows/…/SYSTEM`), not files.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageVolume>,
 }
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -48,7 +48,7 @@ pub enum ImageProblem {
 }
 
 /// A volume of an image with a Windows installation: one machine to scan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageVolume {
     pub image: ImageSpec,
     /// Partition number (1-based, as Linux numbers them); `None` for an image of one volume.

@@ -6,7 +6,7 @@
 //! (a panic on hostile input) and `mbrman` 0.6 adds partition offsets without overflow
 //! checks. Both formats are a few fixed-size records, read here with every offset checked.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::source::BlockSource;
 
@@ -18,7 +18,7 @@ pub enum Layout {
     Table(PartitionTable),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scheme {
     Mbr,

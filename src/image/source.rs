@@ -7,13 +7,13 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::image::container::{self, Container};
 use crate::source::BlockSource;
 
 /// Where an image's bytes live: one file, or the segments of a split raw image in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageSpec {
     /// The path the user gave or discovery found (the first segment of a split set).
     pub path: PathBuf,

@@ -1,0 +1,171 @@
+//! The `rebootscan._rebootscan` extension module: the library's discovery, scan and rule table
+//! for Python. Nothing here decides anything about evidence; it converts arguments, releases
+//! the GIL while the library works, and hands results over as the JSON contract the CLI
+//! writes (so a report from Python and one from `rebootscan scan --format json` are the same
+//! data). The Python-facing functions with their documentation live in
+//! `python/rebootscan/__init__.py`.
+
+use std::path::PathBuf;
+
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+use rebootscan::discover::{self, Discovery, MachineSpec};
+use rebootscan::load::LoadOptions;
+use rebootscan::report::writer::ScanDocument;
+use rebootscan::rules::evaluate::PackageScan;
+use rebootscan::rules::{self, RuleOptions, RULES};
+use rebootscan::scan::{self, ScanError, ScanOptions};
+
+create_exception!(_rebootscan, RebootscanError, PyException, "An error rebootscan reports about its input or options.");
+
+/// Scan options as the CLI spells them; `None` means the CLI's default.
+fn scan_options(
+    no_logs: bool,
+    hash: bool,
+    packages: &str,
+    skip_rules: Vec<String>,
+    as_of: Option<&str>,
+    jobs: Option<usize>,
+) -> PyResult<ScanOptions> {
+    let package_scan = match packages {
+        "auto" => PackageScan::WhenServicingPending,
+        "always" => PackageScan::Always,
+        "never" => PackageScan::Never,
+        other => {
+            return Err(RebootscanError::new_err(format!(
+                "packages={other:?}: expected \"auto\", \"always\" or \"never\""
+            )))
+        }
+    };
+    let as_of = match as_of {
+        None => None,
+        Some(text) => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            Some(time::Date::parse(text, &format).map_err(|e| {
+                RebootscanError::new_err(format!("as_of={text:?}: expected a date like 2024-05-31: {e}"))
+            })?)
+        }
+    };
+    if jobs == Some(0) {
+        return Err(RebootscanError::new_err("jobs=0: give at least one worker thread"));
+    }
+    // The same check and the same words as the CLI's `--skip-rule`.
+    rules::validate_ids(&skip_rules).map_err(|e| RebootscanError::new_err(format!("--skip-rule {e}")))?;
+    Ok(ScanOptions {
+        load: LoadOptions { replay_logs: !no_logs },
+        rules: RuleOptions { skip: skip_rules, as_of, package_scan },
+        hash,
+        jobs,
+    })
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> PyResult<String> {
+    serde_json::to_string(value).map_err(|e| RebootscanError::new_err(format!("cannot encode the result: {e}")))
+}
+
+/// `discover(paths)`: the machines a scan of `paths` would read, as the JSON text of
+/// `{"machines": [...], "skipped": [...], "ignored": [...]}`.
+#[pyfunction]
+fn discover_json(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<String> {
+    let discovery = py.detach(|| discover::discover(&paths));
+    to_json(&discovery)
+}
+
+/// One machine's report, as one JSONL line (the exact bytes `rebootscan scan --format jsonl`
+/// writes for it, without the newline), from the JSON text of a machine spec.
+#[pyfunction]
+#[pyo3(signature = (spec_json, no_logs=false, hash=false, packages="auto", skip_rules=Vec::new(), as_of=None))]
+fn scan_spec_json(
+    py: Python<'_>,
+    spec_json: &str,
+    no_logs: bool,
+    hash: bool,
+    packages: &str,
+    skip_rules: Vec<String>,
+    as_of: Option<&str>,
+) -> PyResult<String> {
+    let options = scan_options(no_logs, hash, packages, skip_rules, as_of, None)?;
+    let spec: MachineSpec = serde_json::from_str(spec_json)
+        .map_err(|e| RebootscanError::new_err(format!("not a machine spec from discover(): {e}")))?;
+    let report = py.detach(|| scan::scan_machine(&spec, &options));
+    to_json(&report)
+}
+
+/// Many machines at once, for a worker: one JSONL line per spec, in the order given.
+#[pyfunction]
+#[pyo3(signature = (specs_json, no_logs=false, hash=false, packages="auto", skip_rules=Vec::new(), as_of=None, jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn scan_specs_jsonl(
+    py: Python<'_>,
+    specs_json: &str,
+    no_logs: bool,
+    hash: bool,
+    packages: &str,
+    skip_rules: Vec<String>,
+    as_of: Option<&str>,
+    jobs: Option<usize>,
+) -> PyResult<Vec<String>> {
+    let options = scan_options(no_logs, hash, packages, skip_rules, as_of, jobs)?;
+    let machines: Vec<MachineSpec> = serde_json::from_str(specs_json)
+        .map_err(|e| RebootscanError::new_err(format!("not a list of machine specs from discover(): {e}")))?;
+    let discovery = Discovery { machines, ..Discovery::default() };
+    let lines = py.detach(|| {
+        let mut lines = Vec::with_capacity(discovery.machines.len());
+        scan::scan_all(&discovery, &options, |report| serde_json::to_string(&report).map(|line| lines.push(line)))
+            .map(|_| lines)
+    });
+    lines.map_err(|e| match e {
+        ScanError::Sink(error) => RebootscanError::new_err(format!("cannot encode a report: {error}")),
+        other => RebootscanError::new_err(other.to_string()),
+    })
+}
+
+/// The whole scan of `paths` as the JSON document `rebootscan scan --format json` writes.
+#[pyfunction]
+#[pyo3(signature = (paths, no_logs=false, hash=false, packages="auto", skip_rules=Vec::new(), as_of=None, jobs=None))]
+#[allow(clippy::too_many_arguments)]
+fn scan_paths_json(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    no_logs: bool,
+    hash: bool,
+    packages: &str,
+    skip_rules: Vec<String>,
+    as_of: Option<&str>,
+    jobs: Option<usize>,
+) -> PyResult<String> {
+    let options = scan_options(no_logs, hash, packages, skip_rules, as_of, jobs)?;
+    let document = py.detach(|| {
+        let discovery = discover::discover(&paths);
+        let mut machines = Vec::with_capacity(discovery.machines.len());
+        scan::scan_all(&discovery, &options, |report| -> Result<(), std::convert::Infallible> {
+            machines.push(report);
+            Ok(())
+        })
+        .map(|_| ScanDocument::new(machines, &discovery))
+    });
+    match document {
+        Ok(document) => to_json(&document),
+        Err(error) => Err(RebootscanError::new_err(error.to_string())),
+    }
+}
+
+/// The rule table, as the JSON text of a list of rules.
+#[pyfunction]
+fn rules_json() -> PyResult<String> {
+    to_json(&RULES)
+}
+
+#[pymodule]
+fn _rebootscan(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("RebootscanError", m.py().get_type::<RebootscanError>())?;
+    m.add_function(wrap_pyfunction!(discover_json, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_spec_json, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_specs_jsonl, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_paths_json, m)?)?;
+    m.add_function(wrap_pyfunction!(rules_json, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
