@@ -15,6 +15,7 @@ The same function, :func:`scan_fleet`, can be called from a script or a notebook
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -27,9 +28,20 @@ DEFAULT_BATCH = 64
 
 
 def _scan_batch(specs, options):
-    # Runs on a worker. One thread per worker process: Dask runs tasks of several threads
-    # itself, and the library scans a batch in parallel when jobs is more than one.
-    return rebootscan.scan_jsonl_lines(specs, jobs=options.pop("jobs", 1), **options)
+    # Runs on a worker. One thread per task by default: Dask runs several tasks at once on a
+    # worker with several threads, and the library scans a batch in parallel when jobs > 1.
+    # The verdict counts are taken here, beside the reports, so that the client only writes.
+    options = dict(options)
+    lines = rebootscan.scan_jsonl_lines(specs, jobs=options.pop("jobs", 1), **options)
+    counts = {"machines": 0, "pending": 0, "unknown": 0, "with_errors": 0}
+    for line in lines:
+        report = json.loads(line)
+        counts["machines"] += 1
+        if report["verdict"] in ("pending", "unknown"):
+            counts[report["verdict"]] += 1
+        if report.get("errors"):
+            counts["with_errors"] += 1
+    return lines, counts
 
 
 def scan_fleet(client, paths, out, batch=DEFAULT_BATCH, window=None, retries=3, jobs=1, discovery=None, **options):
@@ -41,8 +53,6 @@ def scan_fleet(client, paths, out, batch=DEFAULT_BATCH, window=None, retries=3, 
     At most ``window`` batches (default: four per worker thread) are in flight at once, so
     memory stays bounded on the client for any fleet size.
     """
-    import json
-
     # Checked here, once, before anything is sent: the library raises RebootscanError with
     # the CLI's message for an unknown rule id or a bad date.
     rebootscan.scan_jsonl_lines([], **options)
@@ -73,7 +83,7 @@ def scan_fleet(client, paths, out, batch=DEFAULT_BATCH, window=None, retries=3, 
         next_batch += 1
     while in_flight:
         future = in_flight.pop(0)
-        lines = future.result()
+        lines, batch_counts = future.result()
         future.release()
         if next_batch < len(batches):
             in_flight.append(submit(next_batch))
@@ -81,14 +91,8 @@ def scan_fleet(client, paths, out, batch=DEFAULT_BATCH, window=None, retries=3, 
         for line in lines:
             out.write(line)
             out.write("\n")
-            report = json.loads(line)
-            counts["machines"] += 1
-            if report["verdict"] == "pending":
-                counts["pending"] += 1
-            elif report["verdict"] == "unknown":
-                counts["unknown"] += 1
-            if report.get("errors"):
-                counts["with_errors"] += 1
+        for name, value in batch_counts.items():
+            counts[name] += value
     return discovery, counts
 
 
