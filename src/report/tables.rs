@@ -277,19 +277,35 @@ pub struct DuplicateIndex {
 }
 
 impl DuplicateIndex {
-    pub fn mark(&mut self, report: &mut MachineReport) {
+    /// What identifies a machine across collections: its computer name (compared
+    /// case-insensitively, as Windows does) and its install date. `None` for a RegBack
+    /// snapshot (a backup, not a duplicate) or when either is unknown.
+    pub fn key(report: &MachineReport) -> Option<(String, String)> {
         if report.snapshot.is_some() {
-            return;
+            return None;
         }
         let (Some(name), Some(installed)) = (&report.computer_name, &report.context.os.install_date) else {
-            return;
+            return None;
         };
-        // Names compare case-insensitively, as Windows does.
-        let key = (name.to_lowercase(), installed.clone());
+        Some((name.to_lowercase(), installed.clone()))
+    }
+
+    /// Sets `duplicate_of` when an earlier machine of the run had the same key.
+    pub fn mark(&mut self, report: &mut MachineReport) {
+        if let Some(key) = DuplicateIndex::key(report) {
+            report.duplicate_of = self.first_of(key, &report.machine);
+        }
+    }
+
+    /// The label of the first machine seen with `key`, or `None` (and `label` is remembered)
+    /// when this is the first. For callers that hold a machine's key and label but no longer
+    /// its report, such as the Python binding's fleet client.
+    pub fn first_of(&mut self, key: (String, String), label: &str) -> Option<String> {
         match self.first.get(&key) {
-            Some(first) => report.duplicate_of = Some(first.clone()),
+            Some(first) => Some(first.clone()),
             None => {
-                self.first.insert(key, report.machine.clone());
+                self.first.insert(key, label.to_string());
+                None
             }
         }
     }

@@ -13,7 +13,9 @@ use pyo3::prelude::*;
 
 use rebootscan::discover::{self, Discovery, MachineSpec};
 use rebootscan::load::LoadOptions;
+use rebootscan::report::tables::DuplicateIndex;
 use rebootscan::report::writer::ScanDocument;
+use rebootscan::report::MachineReport;
 use rebootscan::rules::evaluate::PackageScan;
 use rebootscan::rules::{self, RuleOptions, RULES};
 use rebootscan::scan::{self, ScanError, ScanOptions};
@@ -93,7 +95,12 @@ fn scan_spec_json(
     to_json(&report)
 }
 
-/// Many machines at once, for a worker: one JSONL line per spec, in the order given.
+/// A machine's JSONL line as a fleet worker hands it back: the line without `duplicate_of`
+/// (only the client sees the whole run), the key that decides it, and the machine's label.
+type WorkerLine = (String, Option<(String, String)>, String);
+
+/// Many machines at once, for a fleet worker: per spec, in the order given, its JSONL line and
+/// its duplicate key. The client marks duplicates across the run with [`DuplicateMarker`].
 #[pyfunction]
 #[pyo3(signature = (specs_json, no_logs=false, hash=false, packages="auto", skip_rules=Vec::new(), as_of=None, jobs=None))]
 #[allow(clippy::too_many_arguments)]
@@ -106,20 +113,59 @@ fn scan_specs_jsonl(
     skip_rules: Vec<String>,
     as_of: Option<&str>,
     jobs: Option<usize>,
-) -> PyResult<Vec<String>> {
+) -> PyResult<Vec<WorkerLine>> {
     let options = scan_options(no_logs, hash, packages, skip_rules, as_of, jobs)?;
     let machines: Vec<MachineSpec> = serde_json::from_str(specs_json)
         .map_err(|e| RebootscanError::new_err(format!("not a list of machine specs from discover(): {e}")))?;
     let discovery = Discovery { machines, ..Discovery::default() };
     let lines = py.detach(|| {
         let mut lines = Vec::with_capacity(discovery.machines.len());
-        scan::scan_all(&discovery, &options, |report| serde_json::to_string(&report).map(|line| lines.push(line)))
-            .map(|_| lines)
+        scan::scan_all(&discovery, &options, |report| {
+            serde_json::to_string(&report)
+                .map(|line| lines.push((line, DuplicateIndex::key(&report), report.machine.clone())))
+        })
+        .map(|_| lines)
     });
     lines.map_err(|e| match e {
         ScanError::Sink(error) => RebootscanError::new_err(format!("cannot encode a report: {error}")),
         other => RebootscanError::new_err(other.to_string()),
     })
+}
+
+/// `duplicate_of` across a whole run, set on JSONL lines in discovery order, as the CLI sets
+/// it on the reports it writes ([`DuplicateIndex`]).
+#[pyclass]
+#[derive(Default)]
+struct DuplicateMarker {
+    index: DuplicateIndex,
+}
+
+/// What every line of a machine report holds before `duplicate_of` is known. serde_json
+/// escapes every `"` inside a string, so this text with its bare quotes can only be the
+/// report's own top-level key (no nested object has a `duplicate_of` field), and it comes
+/// before any nested object.
+const NO_DUPLICATE: &str = "\"duplicate_of\":null";
+
+#[pymethods]
+impl DuplicateMarker {
+    #[new]
+    fn new() -> Self {
+        DuplicateMarker::default()
+    }
+
+    /// The line with `duplicate_of` set when an earlier machine of the run had the same key;
+    /// the line unchanged otherwise. The result is the line the CLI writes.
+    fn mark(&mut self, line: String, key: Option<(String, String)>, label: &str) -> PyResult<String> {
+        let Some(key) = key else { return Ok(line) };
+        let Some(first) = self.index.first_of(key, label) else { return Ok(line) };
+        let Some(at) = line.find(NO_DUPLICATE) else {
+            return Err(RebootscanError::new_err(
+                "a machine report without duplicate_of: the report and the binding disagree",
+            ));
+        };
+        let value = serde_json::to_string(&first).map_err(|e| RebootscanError::new_err(e.to_string()))?;
+        Ok(format!("{}\"duplicate_of\":{value}{}", &line[..at], &line[at + NO_DUPLICATE.len()..]))
+    }
 }
 
 /// The whole scan of `paths` as the JSON document `rebootscan scan --format json` writes.
@@ -140,7 +186,9 @@ fn scan_paths_json(
     let document = py.detach(|| {
         let discovery = discover::discover(&paths);
         let mut machines = Vec::with_capacity(discovery.machines.len());
-        scan::scan_all(&discovery, &options, |report| -> Result<(), std::convert::Infallible> {
+        let mut duplicates = DuplicateIndex::default();
+        scan::scan_all(&discovery, &options, |mut report: MachineReport| -> Result<(), std::convert::Infallible> {
+            duplicates.mark(&mut report);
             machines.push(report);
             Ok(())
         })
@@ -166,6 +214,7 @@ fn _rebootscan(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scan_specs_jsonl, m)?)?;
     m.add_function(wrap_pyfunction!(scan_paths_json, m)?)?;
     m.add_function(wrap_pyfunction!(rules_json, m)?)?;
+    m.add_class::<DuplicateMarker>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -89,7 +89,14 @@ def scan(spec_or_path, **options):
 def scan_jsonl_lines(specs, jobs=None, **options):
     """Scans ``specs`` (from :func:`discover`) in parallel and returns one JSONL line per spec,
     in order: exactly the lines ``rebootscan scan --format jsonl`` writes for them (without
-    the newline). This is what a fleet worker runs."""
+    the newline), ``duplicate_of`` included (taken over these specs as one run)."""
+    marker = _rebootscan.DuplicateMarker()
+    return [marker.mark(line, key, label) for line, key, label in _scan_unmarked(specs, jobs=jobs, **options)]
+
+
+def _scan_unmarked(specs, jobs=None, **options):
+    # (line, duplicate key, label) per spec, the line without duplicate_of: what a fleet worker sends
+    # back, since only the client sees the whole run.
     opts = _options(**options)
     return _rebootscan.scan_specs_jsonl(json.dumps(list(specs)), jobs=jobs, **opts)
 

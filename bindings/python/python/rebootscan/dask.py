@@ -30,18 +30,19 @@ DEFAULT_BATCH = 64
 def _scan_batch(specs, options):
     # Runs on a worker. One thread per task by default: Dask runs several tasks at once on a
     # worker with several threads, and the library scans a batch in parallel when jobs > 1.
-    # The verdict counts are taken here, beside the reports, so that the client only writes.
+    # The verdict counts are taken here, beside the reports, so that the client only writes;
+    # duplicate_of needs the whole run, so the client sets it (with each line's key).
     options = dict(options)
-    lines = rebootscan.scan_jsonl_lines(specs, jobs=options.pop("jobs", 1), **options)
+    pairs = rebootscan._scan_unmarked(specs, jobs=options.pop("jobs", 1), **options)
     counts = {"machines": 0, "pending": 0, "unknown": 0, "with_errors": 0}
-    for line in lines:
+    for line, _, _ in pairs:
         report = json.loads(line)
         counts["machines"] += 1
         if report["verdict"] in ("pending", "unknown"):
             counts[report["verdict"]] += 1
         if report.get("errors"):
             counts["with_errors"] += 1
-    return lines, counts
+    return pairs, counts
 
 
 def scan_fleet(client, paths, out, batch=DEFAULT_BATCH, window=None, retries=3, jobs=1, discovery=None, **options):
@@ -66,6 +67,7 @@ def scan_fleet(client, paths, out, batch=DEFAULT_BATCH, window=None, retries=3, 
     counts = {"machines": 0, "pending": 0, "unknown": 0, "with_errors": 0}
     in_flight = []
     next_batch = 0
+    duplicates = rebootscan._rebootscan.DuplicateMarker()
 
     def submit(index):
         task_options = dict(options, jobs=jobs)
@@ -83,13 +85,13 @@ def scan_fleet(client, paths, out, batch=DEFAULT_BATCH, window=None, retries=3, 
         next_batch += 1
     while in_flight:
         future = in_flight.pop(0)
-        lines, batch_counts = future.result()
+        pairs, batch_counts = future.result()
         future.release()
         if next_batch < len(batches):
             in_flight.append(submit(next_batch))
             next_batch += 1
-        for line in lines:
-            out.write(line)
+        for line, key, label in pairs:
+            out.write(duplicates.mark(line, key, label))
             out.write("\n")
         for name, value in batch_counts.items():
             counts[name] += value
