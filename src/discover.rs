@@ -14,6 +14,7 @@ use walkdir::WalkDir;
 use crate::image::machine::{has_image_extension, looks_like_image, read_head, volume_name};
 use crate::image::source::is_later_segment;
 use crate::image::{ImageSpec, ImageVolume};
+use crate::input::{non_regular_kind, not_regular_reason};
 use crate::load::kind::HiveKind;
 
 /// One machine to scan. It serializes to plain data and back (the Python binding hands
@@ -169,7 +170,11 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
                 snapshot: None,
                 image: None,
             }),
-            Ok(_) => discover_tree(path, &mut discovery),
+            Ok(meta) if meta.is_dir() => discover_tree(path, &mut discovery),
+            Ok(meta) => discovery.skipped.push(Skipped {
+                path: path.display().to_string(),
+                reason: not_regular_reason(non_regular_kind(&meta.file_type()).unwrap_or("a special file")),
+            }),
         }
     }
     discovery
@@ -179,6 +184,8 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
     // (folder, snapshot) → files; BTreeMap keeps the report order stable.
     let mut groups: BTreeMap<(PathBuf, Option<String>), Vec<PathBuf>> = BTreeMap::new();
     let mut images: Vec<PathBuf> = Vec::new();
+    let mut hive_named_folders: Vec<PathBuf> = Vec::new();
+    let skipped_before = discovery.skipped.len();
     let walker = WalkDir::new(root).follow_links(false).sort_by_file_name();
     for entry in walker {
         let entry = match entry {
@@ -197,17 +204,31 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
                 continue;
             }
         };
-        if entry.file_type().is_symlink() {
+        // The root is a path the user named: followed (walkdir does), never also reported.
+        if entry.file_type().is_symlink() && entry.depth() > 0 {
             discovery.skipped.push(Skipped {
                 path: entry.path().display().to_string(),
                 reason: "symbolic link (not followed, so evidence outside the tree is never read)".to_string(),
             });
             continue;
         }
+        let name = entry.file_name().to_string_lossy();
+        if !entry.file_type().is_file() && entry.depth() > 0 && machine_hive_name(&name).is_some() {
+            if entry.file_type().is_dir() {
+                // `Windows\System` is a folder of every Windows tree: only a folder named like
+                // a hive where hives are expected is worth a word (decided after the walk).
+                hive_named_folders.push(entry.path().to_path_buf());
+            } else {
+                let kind = non_regular_kind(&entry.file_type()).unwrap_or("a special file");
+                discovery
+                    .skipped
+                    .push(Skipped { path: entry.path().display().to_string(), reason: not_regular_reason(kind) });
+            }
+            continue;
+        }
         if !entry.file_type().is_file() {
             continue;
         }
-        let name = entry.file_name().to_string_lossy();
         if machine_hive_name(&name).is_none() {
             // Disk images in a collection are recognised by extension here (reading every
             // file's first bytes would be slow on large trees), then by content.
@@ -227,7 +248,20 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
         }
         groups.entry((folder, snapshot)).or_default().push(entry.path().to_path_buf());
     }
-    if groups.is_empty() && images.is_empty() && discovery.ignored.is_empty() {
+    for folder in hive_named_folders {
+        let (machine, snapshot) = machine_folder(&folder);
+        let in_config = folder.parent().and_then(Path::file_name).is_some_and(|n| eq_ignore_case(n, "config"));
+        if in_config || groups.contains_key(&(machine, snapshot)) {
+            discovery
+                .skipped
+                .push(Skipped { path: folder.display().to_string(), reason: not_regular_reason("a folder") });
+        }
+    }
+    if groups.is_empty()
+        && images.is_empty()
+        && discovery.ignored.is_empty()
+        && discovery.skipped.len() == skipped_before
+    {
         discovery.skipped.push(Skipped {
             path: root.display().to_string(),
             reason: "no SYSTEM, SOFTWARE or COMPONENTS hive found in this folder or below (give a hive file directly, or the folder that holds the hives or Windows/System32/config)".to_string(),

@@ -99,20 +99,16 @@ pub fn inspect(path: &Path, options: LoadOptions) -> Inspection {
     inspection
 }
 
-/// The first 4096 bytes (or fewer) and the file size, read without mapping the file.
+/// The first 4096 bytes (or fewer) and the file size, read without mapping the file (regular
+/// files only: a FIFO is refused at once, never waited on).
 fn read_head(path: &Path) -> std::io::Result<(Vec<u8>, u64)> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len();
-    let mut head = Vec::with_capacity(4096);
-    file.take(4096).read_to_end(&mut head)?;
-    Ok((head, size))
+    crate::input::read_head(path, 4096)
 }
 
 /// The text form of an inspection.
 pub fn render(inspection: &Inspection) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
+    // Line by line through the escaper: names and paths come from evidence.
+    let mut out = crate::report::escape::EscapedLines::default();
     let _ = writeln!(out, "== {}", inspection.path);
     if let Some(size) = inspection.file_size {
         let _ = writeln!(out, "size: {size} bytes");
@@ -130,7 +126,7 @@ pub fn render(inspection: &Inspection) -> String {
         );
         let _ = writeln!(out, "last written: {}", block.last_written);
         let _ = writeln!(out, "hive bins: {} bytes, root key at {:#x}", block.hive_bins_size, block.root_cell_offset);
-        let _ = writeln!(out, "embedded file name: {:?}", block.embedded_file_name);
+        let _ = writeln!(out, "embedded file name: \"{}\"", block.embedded_file_name);
         for problem in &block.problems {
             let _ = writeln!(out, "problem: {problem}");
         }
@@ -171,5 +167,5 @@ pub fn render(inspection: &Inspection) -> String {
     for error in &inspection.errors {
         let _ = writeln!(out, "error: {error}");
     }
-    out
+    out.into_string()
 }

@@ -8,8 +8,11 @@
 
 pub mod discover;
 pub mod image;
+pub mod input;
 pub mod inspect;
 pub mod load;
+pub mod messages;
+pub mod output;
 pub mod patch;
 pub mod report;
 pub mod rules;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use rebootscan::discover::{self, Discovery};
 use rebootscan::inspect;
 use rebootscan::load::LoadOptions;
+use rebootscan::output::{self, AtomicOutput, Inputs, OutputError};
 use rebootscan::report;
 use rebootscan::report::tables::{DuplicateIndex, TimelineFormat, TimelineWriter};
 use rebootscan::report::writer::{OutputFormat, ReportWriter};
@@ -17,17 +18,81 @@ use rebootscan::rules::evaluate::PackageScan;
 use rebootscan::rules::{RuleOptions, RULES};
 use rebootscan::scan::{self, ScanError, ScanOptions, ScanSummary};
 
-/// Writes a line to standard output, ignoring errors: when the reader of a pipe goes away
-/// (`rebootscan rules | head`), the rest of the output is simply not wanted.
+/// Writes a line to standard output through an [`Stdout`], which remembers the first failure
+/// so that the command exits non-zero when its output could not be written.
 macro_rules! out {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(io::stdout().lock(), $($arg)*);
+    ($out:expr, $($arg:tt)*) => {{
+        $out.line(format_args!($($arg)*));
     }};
+}
+
+/// Writes a line to standard error. A failed write to stderr (`2>/dev/full`) cannot be
+/// reported anywhere, so it is ignored; `eprintln!` would panic instead.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        // Paths and reasons may come from evidence: escaped like the text report.
+        let line = format!($($arg)*);
+        let _ = writeln!(io::stderr().lock(), "{}", report::escape::text(&line));
+    }};
+}
+
+/// Standard output for the commands that print lines; see [`out!`].
+struct Stdout {
+    out: io::StdoutLock<'static>,
+    error: Option<io::Error>,
+}
+
+impl Stdout {
+    fn new() -> Stdout {
+        Stdout { out: io::stdout().lock(), error: None }
+    }
+
+    /// One line, escaped like the text report (discovery prints paths from the evidence).
+    fn line(&mut self, args: std::fmt::Arguments<'_>) {
+        if self.error.is_none() {
+            let line = args.to_string();
+            let escaped = report::escape::text(&line);
+            if let Err(error) = self.out.write_all(escaped.as_bytes()).and_then(|()| self.out.write_all(b"\n")) {
+                self.error = Some(error);
+            }
+        }
+    }
+
+    fn write_str(&mut self, text: &str) {
+        if self.error.is_none() {
+            if let Err(error) = self.out.write_all(text.as_bytes()) {
+                self.error = Some(error);
+            }
+        }
+    }
+
+    /// The exit status: `code`, or the failure to write standard output.
+    fn finish(mut self, code: u8) -> ExitCode {
+        if self.error.is_none() {
+            if let Err(error) = self.out.flush() {
+                self.error = Some(error);
+            }
+        }
+        match self.error {
+            None => ExitCode::from(code),
+            Some(error) => stdout_failed(&error),
+        }
+    }
+}
+
+/// Standard output could not be written: exit 1. A reader that went away (`| head`) needs no
+/// message; anything else (a full disk) is said.
+fn stdout_failed(error: &io::Error) -> ExitCode {
+    if error.kind() != io::ErrorKind::BrokenPipe {
+        err!("rebootscan: error: cannot write to standard output: {error}");
+    }
+    ExitCode::from(EXIT_FATAL)
 }
 
 /// Exit status when every machine was analysed (whatever the verdicts).
 const EXIT_OK: u8 = 0;
-/// Exit status for a fatal error: nothing to scan, output not writable.
+/// Exit status for a fatal error: nothing to scan, an output refused or not writable
+/// (standard output included).
 const EXIT_FATAL: u8 = 1;
 /// Exit status when at least one input could not be analysed (unreadable or corrupt file,
 /// missing path). Takes precedence over `EXIT_PENDING`.
@@ -149,6 +214,10 @@ struct ScanArgs {
     /// Format of --timeline (default: from the file name).
     #[arg(long, value_enum, value_name = "FORMAT", requires = "timeline")]
     timeline_format: Option<TimelineFileFormat>,
+    /// Write CSV cells as stored: do not put a quote before cells starting with =, +, -, @,
+    /// tab or CR (which spreadsheets may run as formulas).
+    #[arg(long)]
+    csv_raw: bool,
     /// Switch off a rule by id (repeatable); `rebootscan rules` lists the ids.
     #[arg(long = "skip-rule", value_name = "ID")]
     skip_rules: Vec<String>,
@@ -205,20 +274,21 @@ fn main() -> ExitCode {
         Command::Rules { markdown, classes: true } => print_path_classes(markdown),
         Command::PatchTable => {
             let info = rebootscan::patch::table_info();
-            out!("table date: {}", info.date);
-            out!("releases: {}", info.rows);
-            out!("lifecycle rows: {}", info.lifecycle_rows);
+            let mut out = Stdout::new();
+            out!(out, "table date: {}", info.date);
+            out!(out, "releases: {}", info.rows);
+            out!(out, "lifecycle rows: {}", info.lifecycle_rows);
             if let Some(newest) = info.newest_release {
-                out!("newest release: {newest}");
+                out!(out, "newest release: {newest}");
             }
-            out!("source: {}", info.source);
-            ExitCode::from(EXIT_OK)
+            out!(out, "source: {}", info.source);
+            out.finish(EXIT_OK)
         }
     }
 }
 
 fn fatal(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("rebootscan: error: {message}");
+    err!("rebootscan: error: {message}");
     ExitCode::from(EXIT_FATAL)
 }
 
@@ -228,41 +298,45 @@ const NOTHING_TO_SCAN: &str =
 
 /// The exit status of a discovery: fatal when there is nothing to scan (as `scan` would be),
 /// incomplete when a path was skipped.
-fn discovery_status(discovery: &Discovery) -> ExitCode {
+fn discovery_status(discovery: &Discovery) -> u8 {
     if discovery.machines.is_empty() {
-        fatal(NOTHING_TO_SCAN)
+        err!("rebootscan: error: {NOTHING_TO_SCAN}");
+        EXIT_FATAL
     } else if discovery.skipped.is_empty() {
-        ExitCode::from(EXIT_OK)
+        EXIT_OK
     } else {
-        ExitCode::from(EXIT_INCOMPLETE)
+        EXIT_INCOMPLETE
     }
 }
 
 fn print_discovery_json(discovery: &Discovery) -> ExitCode {
+    let mut out = Stdout::new();
     match serde_json::to_string_pretty(discovery) {
-        Ok(text) => out!("{text}"),
-        Err(error) => return fatal(error),
+        // JSON is exact: serde_json escaped what needs escaping.
+        Ok(text) => out.write_str(&format!("{text}\n")),
+        Err(error) => return fatal(format!("cannot encode the discovery as JSON: {error}")),
     }
-    discovery_status(discovery)
+    let status = discovery_status(discovery);
+    out.finish(status)
 }
 
 fn print_discovery(discovery: &Discovery) -> ExitCode {
-    let mut out = io::stdout().lock();
+    let mut out = Stdout::new();
     for machine in &discovery.machines {
-        let _ = writeln!(out, "{}", machine.label);
+        out!(out, "{}", machine.label);
         for hive in &machine.hives {
-            let _ = writeln!(out, "  {}", hive.display());
+            out!(out, "  {}", hive.display());
         }
     }
     for skipped in &discovery.skipped {
-        let _ = writeln!(out, "skipped: {}: {}", skipped.path, skipped.reason);
+        out!(out, "skipped: {}: {}", skipped.path, skipped.reason);
     }
     for ignored in &discovery.ignored {
-        let _ = writeln!(out, "ignored: {}: {}", ignored.path, ignored.reason);
+        out!(out, "ignored: {}: {}", ignored.path, ignored.reason);
     }
-    let _ = writeln!(out, "{} machine(s), {} path(s) skipped", discovery.machines.len(), discovery.skipped.len());
-    drop(out);
-    discovery_status(discovery)
+    out!(out, "{} machine(s), {} path(s) skipped", discovery.machines.len(), discovery.skipped.len());
+    let status = discovery_status(discovery);
+    out.finish(status)
 }
 
 fn run_inspect(hives: &[PathBuf], json: bool, no_logs: bool) -> ExitCode {
@@ -272,20 +346,32 @@ fn run_inspect(hives: &[PathBuf], json: bool, no_logs: bool) -> ExitCode {
     for inspection in &inspections {
         failed |= !inspection.errors.is_empty();
     }
+    let mut out = Stdout::new();
     if json {
         match serde_json::to_string_pretty(&inspections) {
-            Ok(text) => out!("{text}"),
-            Err(error) => return fatal(error),
+            // JSON is exact: serde_json escaped what needs escaping.
+            Ok(text) => out.write_str(&format!("{text}\n")),
+            Err(error) => return fatal(format!("cannot encode the inspection as JSON: {error}")),
         }
     } else {
         for inspection in &inspections {
-            let _ = write!(io::stdout().lock(), "{}", inspect::render(inspection));
+            out.write_str(&inspect::render(inspection));
         }
     }
-    ExitCode::from(if failed { EXIT_INCOMPLETE } else { EXIT_OK })
+    out.finish(if failed { EXIT_INCOMPLETE } else { EXIT_OK })
 }
 
 fn run_recover(hive_path: &Path, output: &Path) -> ExitCode {
+    const WHAT: &str = "the recovered hive";
+    let mut inputs = Inputs::default();
+    inputs.add_hive(hive_path);
+    // Refused before any work: an input, a special file, or an existing file.
+    if let Err(error) = output::check_target(WHAT, output, &inputs) {
+        return fatal(error);
+    }
+    if std::fs::symlink_metadata(output).is_ok() {
+        return fatal(OutputError::Exists { what: WHAT, target: output.to_path_buf() });
+    }
     let hive = match rebootscan::load::HiveFile::open(hive_path, LoadOptions::default()) {
         Ok(hive) => hive,
         Err(error) => return fatal(error),
@@ -298,28 +384,36 @@ fn run_recover(hive_path: &Path, output: &Path) -> ExitCode {
             return fatal(format!("{}: nothing could be recovered ({why}); no file written", hive_path.display()));
         }
     };
-    // `create_new` refuses an existing file, so neither the evidence nor an earlier result
-    // can be overwritten.
-    let written = std::fs::OpenOptions::new().write(true).create_new(true).open(output).and_then(|mut file| {
-        file.write_all(hive.bytes())?;
-        file.sync_all()
-    });
-    match written {
+    // Written atomically and never over an existing file, so neither the evidence nor an
+    // earlier result can be overwritten, and a failure leaves no partial file.
+    let file = match AtomicOutput::create_new(WHAT, output, &inputs) {
+        Ok(file) => file,
+        Err(error) => return fatal(error),
+    };
+    if let Err(error) = file.file().write_all(hive.bytes()) {
+        return fatal(file.write_error(error));
+    }
+    if let Some(change) = hive.changed_while_read() {
+        return fatal(format!("{}: {change}; no file written", hive_path.display()));
+    }
+    match file.commit_new() {
         Ok(()) => {
-            eprintln!("rebootscan: {}: {summary}", hive_path.display());
-            eprintln!("rebootscan: wrote {} ({} bytes)", output.display(), hive.bytes().len());
+            err!("rebootscan: {}: {summary}", hive_path.display());
+            err!("rebootscan: wrote {} ({} bytes)", output.display(), hive.bytes().len());
             ExitCode::from(EXIT_OK)
         }
-        Err(error) => fatal(format!("cannot write {}: {error} (the output must be a new file)", output.display())),
+        Err(error) => fatal(error),
     }
 }
 
 fn print_rules(markdown: bool) -> ExitCode {
+    let mut out = Stdout::new();
     if markdown {
-        out!("| # | id | hive | key | value | pending when | strength | volatile |");
-        out!("|---|---|---|---|---|---|---|---|");
+        out!(out, "| # | id | hive | key | value | pending when | strength | volatile |");
+        out!(out, "|---|---|---|---|---|---|---|---|");
         for rule in RULES {
             out!(
+                out,
                 "| {} | `{}` | {} | `{}` | {} | {} | {} | {} |",
                 rule.number,
                 rule.id,
@@ -341,18 +435,19 @@ fn print_rules(markdown: bool) -> ExitCode {
         }
     } else {
         for rule in RULES {
-            out!("{:<40} {:<10} {:<8} {}", rule.id, rule.hive.label(), rule.strength.label(), rule.explanation);
+            out!(out, "{:<40} {:<10} {:<8} {}", rule.id, rule.hive.label(), rule.strength.label(), rule.explanation);
             for key in rule.keys {
                 let value = rule.value.map(|v| format!(" : {v}")).unwrap_or_default();
-                out!("    {key}{value}");
+                out!(out, "    {key}{value}");
             }
-            out!("    pending when: {}; source: {}", rule.pending_when, rule.source);
+            out!(out, "    pending when: {}; source: {}", rule.pending_when, rule.source);
         }
     }
-    ExitCode::from(EXIT_OK)
+    out.finish(EXIT_OK)
 }
 
 fn print_path_classes(markdown: bool) -> ExitCode {
+    let mut out = Stdout::new();
     use rebootscan::rules::pfro::{Applies, CLASS_STRENGTHS, PATH_CLASSES, TEMP_EXTENSIONS};
     let folder = |row: &rebootscan::rules::pfro::PathClass| {
         if row.under.is_empty() {
@@ -366,58 +461,41 @@ fn print_path_classes(markdown: bool) -> ExitCode {
         Applies::DeleteOnly => "deletes only",
     };
     if markdown {
-        out!("| class | strength | meaning |");
-        out!("|---|---|---|");
+        out!(out, "| class | strength | meaning |");
+        out!(out, "|---|---|---|");
         for class in CLASS_STRENGTHS {
-            out!("| `{}` | {} | {} |", class.class.label(), class.strength.label(), class.meaning);
+            out!(out, "| `{}` | {} | {} |", class.class.label(), class.strength.label(), class.meaning);
         }
-        out!();
-        out!("| # | folder (and everything below it) | applies to | class | why |");
-        out!("|---|---|---|---|---|");
+        out!(out, "");
+        out!(out, "| # | folder (and everything below it) | applies to | class | why |");
+        out!(out, "|---|---|---|---|---|");
         for (index, row) in PATH_CLASSES.iter().enumerate() {
-            out!("| {} | `{}` | {} | `{}` | {} |", index + 1, folder(row), applies(row), row.class.label(), row.why);
+            out!(
+                out,
+                "| {} | `{}` | {} | `{}` | {} |",
+                index + 1,
+                folder(row),
+                applies(row),
+                row.class.label(),
+                row.why
+            );
         }
-        out!();
-        out!(
+        out!(out, "");
+        out!(out,
             "A delete of a file ending in {} is `temp_cleanup` wherever it is; so is a rename to such a name outside every folder above. Anything else is `other`.",
             TEMP_EXTENSIONS.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
         );
     } else {
         for class in CLASS_STRENGTHS {
-            out!("{:<16} {:<8} {}", class.class.label(), class.strength.label(), class.meaning);
+            out!(out, "{:<16} {:<8} {}", class.class.label(), class.strength.label(), class.meaning);
         }
-        out!();
+        out!(out, "");
         for row in PATH_CLASSES {
-            out!("{:<16} {:<60} {} ({})", row.class.label(), folder(row), row.why, applies(row));
+            out!(out, "{:<16} {:<60} {} ({})", row.class.label(), folder(row), row.why, applies(row));
         }
-        out!("temp_cleanup     any delete of a file ending in {}", TEMP_EXTENSIONS.join(" "));
+        out!(out, "temp_cleanup     any delete of a file ending in {}", TEMP_EXTENSIONS.join(" "));
     }
-    ExitCode::from(EXIT_OK)
-}
-
-/// An output file beside the main report (findings CSV, operations CSV, timeline, HTML),
-/// written atomically like `-o`. Every such file is opened here, so the checks that apply to
-/// outputs apply to all of them.
-struct SideOutput {
-    output: AtomicOutput,
-    path: PathBuf,
-}
-
-impl SideOutput {
-    fn create(path: &Path, what: &str) -> io::Result<SideOutput> {
-        AtomicOutput::create(path).map(|output| SideOutput { output, path: path.to_path_buf() }).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot write {what} to {}: {e}{OUTPUT_HINT}", path.display()))
-        })
-    }
-
-    fn writer(&self) -> io::Result<BufWriter<std::fs::File>> {
-        self.output.temp.reopen().map(BufWriter::new)
-    }
-
-    fn commit(self) -> io::Result<()> {
-        let path = self.path;
-        self.output.commit().map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
-    }
+    out.finish(EXIT_OK)
 }
 
 /// The output files a scan writes, by option, for the checks that apply to all of them.
@@ -462,42 +540,6 @@ fn check_outputs(args: &ScanArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// An output file written atomically: a temporary file beside the target, renamed into place
-/// only when the whole report has been written.
-struct AtomicOutput {
-    temp: tempfile::NamedTempFile,
-    target: PathBuf,
-}
-
-impl AtomicOutput {
-    fn create(target: &Path) -> io::Result<AtomicOutput> {
-        let dir = match target.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        // Checked first so the error is the OS's plain reason, not tempfile's message about
-        // its random temporary name.
-        if !std::fs::metadata(dir)?.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{} is not a folder", dir.display())));
-        }
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".rebootscan-").suffix(".partial");
-        // A report is an ordinary file: the usual mode under the user's umask (tempfile's
-        // default, 0600, would survive the rename).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
-        let temp = builder.tempfile_in(dir)?;
-        Ok(AtomicOutput { temp, target: target.to_path_buf() })
-    }
-
-    fn commit(self) -> io::Result<()> {
-        self.temp.persist(&self.target).map(|_| ()).map_err(|e| e.error)
-    }
-}
-
 /// A usage error (exit status 2), printed the way clap prints its own.
 fn usage_error(message: impl std::fmt::Display) -> ! {
     use clap::CommandFactory;
@@ -519,12 +561,14 @@ fn run_scan(args: ScanArgs) -> ExitCode {
     if let Err(message) = check_outputs(&args) {
         usage_error(message);
     }
+    // Discovery happens before any output is created, so a report written into a scanned
+    // folder (or its temporary file) never becomes input of this run.
     let discovery = discover::discover(&args.paths);
     for skipped in &discovery.skipped {
-        eprintln!("rebootscan: skipped {}: {}", skipped.path, skipped.reason);
+        err!("rebootscan: skipped {}: {}", skipped.path, skipped.reason);
     }
     for ignored in &discovery.ignored {
-        eprintln!("rebootscan: ignored {}: {}", ignored.path, ignored.reason);
+        err!("rebootscan: ignored {}: {}", ignored.path, ignored.reason);
     }
     if args.dry_run {
         return match args.format {
@@ -534,6 +578,17 @@ fn run_scan(args: ScanArgs) -> ExitCode {
     }
     if discovery.machines.is_empty() {
         return fatal(NOTHING_TO_SCAN);
+    }
+    let inputs = Inputs::of_discovery(&discovery);
+    let mut targets: Vec<(&'static str, &Path)> = Vec::new();
+    if let Some(path) = &args.output {
+        targets.push((REPORT, path));
+    }
+    for (what, path) in side_paths(&args) {
+        targets.push((what, path));
+    }
+    if let Err(error) = output::check_targets(&targets, &inputs) {
+        return fatal(error);
     }
     let options = ScanOptions {
         load: LoadOptions { replay_logs: !args.no_logs },
@@ -551,29 +606,50 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         jobs: args.jobs,
     };
 
-    // Only an output that cannot be written is reported against the output file.
-    let describe = |error: ScanError<io::Error>, target: &str| match error {
-        ScanError::Sink(error) => format!("cannot write the report to {target}: {error}{OUTPUT_HINT}"),
-        ScanError::UnknownRule(unknown) => format!("--skip-rule {unknown}"),
-        other => other.to_string(),
-    };
-    let result = match &args.output {
-        Some(path) => match AtomicOutput::create(path) {
-            Ok(output) => scan_into(&args, &options, &discovery, BufWriter::new(output.temp.as_file()))
-                .and_then(|tally| output.commit().map(|_| tally).map_err(ScanError::Sink))
-                .map_err(|e| describe(e, &path.display().to_string())),
-            Err(error) => Err(format!("cannot write the report to {}: {error}{OUTPUT_HINT}", path.display())),
+    let report_file = match &args.output {
+        Some(path) => match AtomicOutput::create(REPORT, path, &inputs) {
+            Ok(file) => Some(file),
+            Err(error) => return fatal(error),
         },
-        None => scan_into(&args, &options, &discovery, BufWriter::new(io::stdout().lock())).map_err(|e| match e {
-            ScanError::Sink(error) => error.to_string(),
-            other => describe(other, "standard output"),
-        }),
+        None => None,
+    };
+    // Every side output (findings CSV, operations CSV, timeline) goes through the same guard.
+    let mut sides = Vec::new();
+    for (what, path) in side_paths(&args) {
+        match AtomicOutput::create(what, path, &inputs) {
+            Ok(file) => sides.push(file),
+            Err(error) => return fatal(error),
+        }
+    }
+    let side = |what: &str| sides.iter().find(|file| file.what() == what);
+    let files = SideFiles { findings: side(FINDINGS_CSV), operations: side(OPERATIONS_CSV), timeline: side(TIMELINE) };
+    let result = match &report_file {
+        Some(file) => scan_into(&args, &options, &discovery, BufWriter::new(file.file()), &files),
+        None => scan_into(&args, &options, &discovery, BufWriter::new(io::stdout().lock()), &files),
     };
     let tally = match result {
-        Ok(summary) => summary,
-        Err(message) => return fatal(message),
+        Ok(tally) => tally,
+        Err(ScanFailure::Scan(message)) => return fatal(message),
+        Err(ScanFailure::Write(None, error)) => {
+            return match &report_file {
+                Some(file) => fatal(file.write_error(error)),
+                None => stdout_failed_report(&error),
+            }
+        }
+        Err(ScanFailure::Write(Some(what), error)) => {
+            return match sides.iter().find(|file| file.what() == what) {
+                Some(file) => fatal(file.write_error(error)),
+                None => fatal(format!("cannot write {what}: {error}")),
+            }
+        }
     };
-    eprintln!(
+    // Every file is complete before any is renamed into place.
+    for file in report_file.into_iter().chain(sides) {
+        if let Err(error) = file.commit() {
+            return fatal(error);
+        }
+    }
+    err!(
         "rebootscan: {} machine(s) scanned: {} pending, {} unknown, {} with errors, {} path(s) skipped, in {:.2} s",
         tally.machines,
         tally.pending,
@@ -591,15 +667,57 @@ fn run_scan(args: ScanArgs) -> ExitCode {
     }
 }
 
-/// What to do when an output file cannot be written.
-const OUTPUT_HINT: &str = " (choose a folder that exists and that you may write to)";
+/// Names of the scan's outputs in messages.
+const REPORT: &str = "the report";
+const FINDINGS_CSV: &str = "the findings CSV";
+const OPERATIONS_CSV: &str = "the operations CSV";
+const TIMELINE: &str = "the timeline";
+
+/// The side outputs asked for, by name.
+fn side_paths(args: &ScanArgs) -> Vec<(&'static str, &Path)> {
+    let mut paths: Vec<(&'static str, &Path)> = Vec::new();
+    for (what, path) in
+        [(FINDINGS_CSV, &args.findings_csv), (OPERATIONS_CSV, &args.operations_csv), (TIMELINE, &args.timeline)]
+    {
+        if let Some(path) = path {
+            paths.push((what, path));
+        }
+    }
+    paths
+}
+
+/// The side output files of a scan, created and checked.
+struct SideFiles<'a> {
+    findings: Option<&'a AtomicOutput>,
+    operations: Option<&'a AtomicOutput>,
+    timeline: Option<&'a AtomicOutput>,
+}
+
+/// The report could not be written to standard output.
+fn stdout_failed_report(error: &io::Error) -> ExitCode {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        return ExitCode::from(EXIT_FATAL);
+    }
+    fatal(format!("cannot write the report to standard output: {error}"))
+}
+
+/// Why a scan stopped before its end.
+enum ScanFailure {
+    /// The scan could not start (threads, rule ids): the message.
+    Scan(String),
+    /// An output could not be written: the report (`None`) or a side output, by name.
+    Write(Option<&'static str>, io::Error),
+}
 
 fn scan_into<W: Write>(
     args: &ScanArgs,
     options: &ScanOptions,
     discovery: &Discovery,
     out: W,
-) -> Result<ScanSummary, ScanError<io::Error>> {
+    files: &SideFiles<'_>,
+) -> Result<ScanSummary, ScanFailure> {
+    let report = |e: io::Error| ScanFailure::Write(None, e);
+    let side = |what: &'static str| move |e: io::Error| ScanFailure::Write(Some(what), e);
     let progress = (io::stderr().is_terminal() && discovery.machines.len() > 1).then(|| {
         let bar = indicatif::ProgressBar::new(discovery.machines.len() as u64);
         if let Ok(style) =
@@ -620,39 +738,20 @@ fn scan_into<W: Write>(
         && io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut writer = ReportWriter::new(format, out)
-        .map_err(ScanError::Sink)?
+        .map_err(report)?
+        .csv_raw(args.csv_raw)
         .with_text_options(report::text::Style { colour }, args.quiet);
-    let side = |path: &Option<PathBuf>, what: &str| -> Result<Option<SideOutput>, ScanError<io::Error>> {
-        path.as_deref().map(|path| SideOutput::create(path, what)).transpose().map_err(ScanError::Sink)
-    };
-    let mut findings_csv = match side(&args.findings_csv, "the findings CSV")? {
-        Some(output) => {
-            let writer = report::csv::writer(output.writer().map_err(ScanError::Sink)?, report::csv::FINDING_COLUMNS)
-                .map_err(|e| ScanError::Sink(io::Error::other(e)))?;
-            Some((output, writer))
-        }
-        None => None,
-    };
-    let mut operations_csv = match side(&args.operations_csv, "the operations CSV")? {
-        Some(output) => {
-            let writer =
-                report::csv::writer(output.writer().map_err(ScanError::Sink)?, report::tables::OPERATION_COLUMNS)
-                    .map_err(|e| ScanError::Sink(io::Error::other(e)))?;
-            Some((output, writer))
-        }
-        None => None,
-    };
-    let mut timeline = match side(&args.timeline, "the timeline")? {
-        Some(output) => {
+    let mut findings_csv = csv_file(files.findings, FINDINGS_CSV, report::csv::FINDING_COLUMNS)?;
+    let mut operations_csv = csv_file(files.operations, OPERATIONS_CSV, report::tables::OPERATION_COLUMNS)?;
+    let mut timeline = match files.timeline {
+        Some(file) => {
             let format = match (args.timeline_format, &args.timeline) {
                 (Some(TimelineFileFormat::Csv), _) => TimelineFormat::Csv,
                 (Some(TimelineFileFormat::Jsonl), _) => TimelineFormat::Jsonl,
                 (None, Some(path)) => TimelineFormat::for_path(path),
                 (None, None) => TimelineFormat::Csv,
             };
-            let writer =
-                TimelineWriter::new(format, output.writer().map_err(ScanError::Sink)?).map_err(ScanError::Sink)?;
-            Some((output, writer))
+            Some(TimelineWriter::new(format, BufWriter::new(file.file())).map_err(side(TIMELINE))?)
         }
         None => None,
     };
@@ -662,35 +761,68 @@ fn scan_into<W: Write>(
             bar.inc(1);
         }
     };
-    let scanned = scan::scan_all_with_progress(discovery, options, &tick, |mut machine| -> io::Result<()> {
+    let raw = args.csv_raw;
+    let scanned = scan::scan_all_with_progress(discovery, options, &tick, |mut machine| -> Result<(), ScanFailure> {
         duplicates.mark(&mut machine);
-        writer.write(&machine)?;
-        if let Some((_, findings)) = &mut findings_csv {
+        writer.write(&machine).map_err(report)?;
+        if let Some(csv) = &mut findings_csv {
             for row in report::csv::finding_rows(&machine) {
-                findings.write_record(row).map_err(io::Error::other)?;
+                csv.write_record(report::escape::csv_row(row, raw)).map_err(|e| side(FINDINGS_CSV)(csv_io_error(e)))?;
             }
         }
-        if let Some((_, operations)) = &mut operations_csv {
+        if let Some(csv) = &mut operations_csv {
             for row in report::tables::operation_rows(&machine) {
-                operations.write_record(row).map_err(io::Error::other)?;
+                csv.write_record(report::escape::csv_row(row, raw))
+                    .map_err(|e| side(OPERATIONS_CSV)(csv_io_error(e)))?;
             }
         }
-        if let Some((_, timeline)) = &mut timeline {
-            timeline.write(&machine)?;
+        if let Some(timeline) = &mut timeline {
+            timeline.write(&machine).map_err(side(TIMELINE))?;
         }
         Ok(())
     });
-    let summary = scanned?;
+    let summary = match scanned {
+        Ok(summary) => summary,
+        Err(ScanError::Sink(failure)) => return Err(failure),
+        Err(ScanError::UnknownRule(unknown)) => return Err(ScanFailure::Scan(format!("--skip-rule {unknown}"))),
+        Err(ScanError::Threads { jobs, reason }) => {
+            return Err(ScanFailure::Scan(format!("cannot start {jobs} worker threads: {reason}")))
+        }
+    };
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    writer.finish(discovery).map_err(ScanError::Sink)?;
-    for (output, csv) in [findings_csv, operations_csv].into_iter().flatten() {
-        let flushed = csv.into_inner().map_err(|e| io::Error::other(e.to_string())).and_then(|mut f| f.flush());
-        flushed.and_then(|()| output.commit()).map_err(ScanError::Sink)?;
+    writer.finish(discovery).map_err(report)?;
+    for (csv, what) in [(findings_csv, FINDINGS_CSV), (operations_csv, OPERATIONS_CSV)] {
+        if let Some(csv) = csv {
+            csv.into_inner().map_err(|e| side(what)(e.into_error()))?.flush().map_err(side(what))?;
+        }
     }
-    if let Some((output, timeline)) = timeline {
-        timeline.finish().and_then(|_| output.commit()).map_err(ScanError::Sink)?;
+    if let Some(timeline) = timeline {
+        timeline.finish().map_err(side(TIMELINE))?;
     }
     Ok(summary)
+}
+
+/// A CSV writer over a side output, header first.
+fn csv_file<'a>(
+    file: Option<&'a AtomicOutput>,
+    what: &'static str,
+    columns: &[&str],
+) -> Result<Option<csv::Writer<BufWriter<&'a std::fs::File>>>, ScanFailure> {
+    match file {
+        Some(file) => report::csv::writer(BufWriter::new(file.file()), columns)
+            .map(Some)
+            .map_err(|e| ScanFailure::Write(Some(what), csv_io_error(e))),
+        None => Ok(None),
+    }
+}
+
+/// The I/O error inside a CSV error (the csv crate wraps them), so messages read as the OS's.
+fn csv_io_error(error: csv::Error) -> io::Error {
+    let message = error.to_string();
+    match error.into_kind() {
+        csv::ErrorKind::Io(error) => error,
+        _ => io::Error::other(message),
+    }
 }

@@ -122,17 +122,25 @@ pub fn scan_all_with_progress<E>(
     Ok(summary)
 }
 
-/// SHA-256 of a file, streamed (never the whole file in memory).
+/// SHA-256 of a regular file, streamed (never the whole file in memory). Reads exactly the
+/// size `fstat` gave when it was opened: a file that grows is not followed, one that shrinks
+/// is an error.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    let (file, meta) = crate::input::open_regular(path)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
+    let mut reader = (&file).take(meta.len());
+    let mut total = 0u64;
     loop {
-        let read = file.read(&mut buffer)?;
+        let read = reader.read(&mut buffer)?;
         if read == 0 {
             break;
         }
+        total += read as u64;
         hasher.update(&buffer[..read]);
+    }
+    if total != meta.len() {
+        return Err(crate::input::changed_while_read(meta.len(), total));
     }
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
@@ -269,7 +277,18 @@ pub fn assess(
         .patch
         .as_ref()
         .map(|patch| security::assess(&evidence.context, Some(patch), rule_options.as_of, evidence.evidence_time));
-    let (verdict, verdict_reason) = verdict::decide(&hives, &evidence);
+    let (mut verdict, mut verdict_reason) = verdict::decide(&hives, &evidence);
+    // A file that changed under us (truncated by another process: vanished pages read as
+    // zeros) makes this machine's result unreliable: an error, and the verdict is unknown.
+    let mut changed: Vec<FileError> = hives_read
+        .iter()
+        .filter_map(|hive| hive.changed_while_read().map(|problem| FileError::new(&hive.path, problem)))
+        .collect();
+    if let Some(first) = changed.first() {
+        verdict = crate::verdict::Verdict::Unknown;
+        verdict_reason = Some(format!("{} changed while being read; scan a stable copy", first.file));
+    }
+    errors.append(&mut changed);
     errors.extend(
         evidence.errors.iter().map(|(file, message)| FileError { file: file.clone(), message: message.clone() }),
     );

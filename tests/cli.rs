@@ -235,8 +235,14 @@ fn recover_never_overwrites() {
     let before = std::fs::read(&system).unwrap();
     let output = rebootscan(&["recover", path_arg(&system), "-o", path_arg(&system)]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("must be a new file"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("a file this run reads"), "{}", stderr(&output));
     assert_eq!(std::fs::read(&system).unwrap(), before);
+    let earlier = dir.path().join("earlier.hive");
+    std::fs::write(&earlier, b"an earlier result").unwrap();
+    let output = rebootscan(&["recover", path_arg(&system), "-o", path_arg(&earlier)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("already exists (the output must be a new file)"), "{}", stderr(&output));
+    assert_eq!(std::fs::read(&earlier).unwrap(), b"an earlier result");
 }
 
 #[test]

@@ -122,10 +122,7 @@ pub struct ImageProbe {
 
 /// The first bytes of a file, for recognising images.
 pub fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(4096);
-    std::fs::File::open(path)?.take(4096).read_to_end(&mut head)?;
-    Ok(head)
+    crate::input::read_head(path, 4096).map(|(head, _)| head)
 }
 
 /// Extensions under which disk images are kept; files with them are looked at in trees.

@@ -91,13 +91,14 @@ impl std::fmt::Debug for ImageFile {
 }
 
 impl ImageFile {
-    /// Opens every segment with `File::open`, i.e. for reading only.
+    /// Opens every segment for reading only; each must be a regular file.
     pub fn open(spec: &ImageSpec) -> io::Result<ImageFile> {
         let mut segments = Vec::with_capacity(spec.segments.len());
         let mut start = 0u64;
         for path in &spec.segments {
-            let file = File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-            let len = file.metadata()?.len();
+            let (file, meta) = crate::input::open_regular(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            let len = meta.len();
             segments.push(Segment { path: path.clone(), file, start, len });
             start = start.saturating_add(len);
         }

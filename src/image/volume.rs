@@ -44,7 +44,7 @@ pub enum VolumeError {
 }
 
 fn ntfs_problem(error: impl std::fmt::Display) -> FileProblem {
-    FileProblem::Ntfs(error.to_string())
+    FileProblem::Ntfs(crate::messages::plain(&error.to_string()))
 }
 
 /// Best guess at the file system of a boot sector that is not NTFS, for messages.
@@ -138,7 +138,7 @@ impl NtfsVolume {
         });
         match opened {
             Ok(Ok(ntfs)) => Ok(NtfsVolume { name, ntfs, fs }),
-            Ok(Err(error)) => Err(VolumeError::Ntfs(error.to_string())),
+            Ok(Err(error)) => Err(VolumeError::Ntfs(crate::messages::plain(&error.to_string()))),
             Err(panic) => Err(VolumeError::Ntfs(format!("internal failure of the NTFS reader: {panic}"))),
         }
     }

@@ -12,5 +12,6 @@ pub mod multi_sz;
 pub mod open;
 pub mod pending_renames;
 pub mod reader;
+pub mod sigbus;
 
 pub use open::{HiveFile, LoadError, LoadOptions, LogSet};

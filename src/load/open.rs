@@ -2,17 +2,18 @@
 //! transaction logs of dirty ones into a private copy.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use memmap2::{Advice, Mmap, UncheckedAdvice};
+use memmap2::{Advice, Mmap, MmapOptions, UncheckedAdvice};
 use serde::Serialize;
 
 use crate::load::base_block::{BaseBlock, BaseBlockError, BaseBlockProblem, BASE_BLOCK_SIZE};
 use crate::load::kind::{self, HiveKind, KindDetection};
 use crate::load::logs;
 use crate::load::reader::{HiveReader, ReadError};
+use crate::load::sigbus;
 
 /// How to load hives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,10 @@ impl Default for LoadOptions {
 pub enum LoadError {
     #[error("{}: cannot read the file: {source}; check that it exists and that you may read it", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {reason}", path.display())]
+    NotRegular { path: PathBuf, reason: String },
+    #[error("{}: {source}", path.display())]
+    TooLarge { path: PathBuf, source: std::io::Error },
     #[error("{}: {problem}", path.display())]
     NotAHive { path: PathBuf, problem: BaseBlockError },
     #[error("{}: {problem}", path.display())]
@@ -47,6 +52,8 @@ impl LoadError {
     pub fn path(&self) -> &Path {
         match self {
             LoadError::Io { path, .. }
+            | LoadError::NotRegular { path, .. }
+            | LoadError::TooLarge { path, .. }
             | LoadError::NotAHive { path, .. }
             | LoadError::Unreadable { path, .. }
             | LoadError::Recovery { path, .. }
@@ -57,7 +64,7 @@ impl LoadError {
 
 /// The bytes a hive is read from: the evidence file mapped read-only, or a private copy.
 enum HiveBytes {
-    Mapped(Mmap),
+    Mapped(MappedHive),
     Owned(Vec<u8>),
     /// Bytes that already were in memory (extracted from an image, or a test's buffer).
     Shared(Arc<Vec<u8>>),
@@ -66,7 +73,7 @@ enum HiveBytes {
 impl HiveBytes {
     fn as_slice(&self) -> &[u8] {
         match self {
-            HiveBytes::Mapped(map) => map,
+            HiveBytes::Mapped(mapped) => &mapped.map,
             HiveBytes::Owned(bytes) => bytes,
             HiveBytes::Shared(bytes) => bytes,
         }
@@ -122,6 +129,20 @@ impl LogSet {
     }
 }
 
+/// A mapped hive, registered with the SIGBUS handler for as long as it is mapped.
+struct MappedHive {
+    // Declared first: dropped (unregistered) before the mapping goes away.
+    registration: sigbus::Registration,
+    map: Mmap,
+}
+
+/// The evidence file a hive was read from, kept open to see whether it changed.
+struct SourceFile {
+    file: File,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
 /// What happened to a dirty hive's transaction logs.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogReplay {
@@ -148,6 +169,8 @@ pub struct HiveFile {
     /// Plain-English caveats about this hive (dirty without logs, delta hive, …).
     pub warnings: Vec<String>,
     bytes: HiveBytes,
+    /// The primary file as opened (`None` for bytes that were already in memory).
+    source: Option<SourceFile>,
 }
 
 impl std::fmt::Debug for HiveFile {
@@ -160,25 +183,52 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> LoadError + '_ {
     move |source| LoadError::Io { path: path.to_path_buf(), source }
 }
 
-/// Maps the file; falls back to reading it when mapping is not possible (pipes, some
-/// network file systems).
+/// An open failure: a non-regular file gets its own plain reason.
+fn open_error(path: &Path, source: std::io::Error) -> LoadError {
+    if source.kind() == std::io::ErrorKind::InvalidInput {
+        LoadError::NotRegular { path: path.to_path_buf(), reason: source.to_string() }
+    } else {
+        LoadError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// Largest hive-bins area mapped for a hive whose base block cannot be trusted (dirty): the
+/// same bound log replay uses.
+const MAX_UNTRUSTED_HIVE_BINS: u64 = 2 * 1024 * 1024 * 1024;
+
+/// How much of the file is mapped: what the base block says the hive needs (never the whole
+/// of an 8 GiB file whose hive is 8 KiB), and never more than the file holds.
+fn needed_len(head: &[u8], file_len: u64) -> u64 {
+    let declared = match BaseBlock::parse(head) {
+        Ok(block) if block.checksum_ok() => u64::from(block.hive_bins_size),
+        _ => MAX_UNTRUSTED_HIVE_BINS,
+    };
+    file_len.min(BASE_BLOCK_SIZE as u64 + declared)
+}
+
+/// Maps the first `len` bytes of the file; falls back to reading them when mapping is not
+/// possible (some network file systems), with the memory reserved fallibly first.
 fn map_or_read(file: &File, path: &Path, len: u64) -> Result<HiveBytes, LoadError> {
-    // SAFETY: the mapping is read-only and private to this process. Evidence files are not
-    // expected to change while we read them; if one is truncated underneath us the process
-    // may receive SIGBUS, which is the documented trade-off of mapping (see README).
-    match unsafe { Mmap::map(file) } {
+    let map_len = usize::try_from(len)
+        .map_err(|_| LoadError::TooLarge { path: path.to_path_buf(), source: crate::input::too_large(len) })?;
+    // SAFETY: the mapping is read-only and private to this process. If the file is truncated
+    // underneath us, the SIGBUS handler of `sigbus` replaces vanished pages with zeros and the
+    // hive is reported as changed while being read.
+    match unsafe { MmapOptions::new().len(map_len).map(file) } {
         Ok(map) => {
             // Without this the kernel reads megabytes around every page fault; with it a cold
             // lookup in a 100 MB hive touches a few dozen pages.
             let _ = map.advise(Advice::Random);
-            Ok(HiveBytes::Mapped(map))
+            let registration = sigbus::register(map.as_ptr(), map.len());
+            Ok(HiveBytes::Mapped(MappedHive { registration, map }))
         }
-        Err(_) => {
-            let mut bytes = Vec::with_capacity(len as usize);
-            let mut reader = file;
-            reader.read_to_end(&mut bytes).map_err(io_error(path))?;
-            Ok(HiveBytes::Owned(bytes))
-        }
+        Err(_) => match crate::input::read_exact_len(file, len) {
+            Ok(bytes) => Ok(HiveBytes::Owned(bytes)),
+            Err(source) if source.kind() == std::io::ErrorKind::OutOfMemory => {
+                Err(LoadError::TooLarge { path: path.to_path_buf(), source })
+            }
+            Err(source) => Err(LoadError::Io { path: path.to_path_buf(), source }),
+        },
     }
 }
 
@@ -187,7 +237,14 @@ fn read_logs(paths: &[PathBuf]) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
     let mut warnings = Vec::new();
     for path in paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        match std::fs::read(path) {
+        let read = crate::input::open_regular(path).and_then(|(file, meta)| {
+            // No log is larger than the hive-bins bound plus its header pages.
+            if meta.len() > 2 * MAX_UNTRUSTED_HIVE_BINS {
+                return Err(crate::input::too_large(meta.len()));
+            }
+            crate::input::read_exact_len(&file, meta.len())
+        });
+        match read {
             Ok(bytes) => logs.push((name, bytes)),
             Err(error) => warnings.push(format!("transaction log {} could not be read: {error}", path.display())),
         }
@@ -195,16 +252,34 @@ fn read_logs(paths: &[PathBuf]) -> (Vec<(String, Vec<u8>)>, Vec<String>) {
     (logs, warnings)
 }
 
+/// The base block (or as much of the first 4096 bytes as the file has), read with `pread`.
+fn read_base_block(file: &File, file_len: u64) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut head = vec![0u8; BASE_BLOCK_SIZE.min(usize::try_from(file_len).unwrap_or(BASE_BLOCK_SIZE))];
+    let mut filled = 0;
+    while filled < head.len() {
+        let read = file.read_at(&mut head[filled..], filled as u64)?;
+        if read == 0 {
+            break;
+        }
+        filled += read;
+    }
+    head.truncate(filled);
+    Ok(head)
+}
+
 impl HiveFile {
     /// Opens `path` read-only and prepares it for reading: memory-mapped, with the
     /// `.LOG`/`.LOG1`/`.LOG2` files beside it replayed if it is dirty. Never writes to a file.
     pub fn open(path: &Path, options: LoadOptions) -> Result<HiveFile, LoadError> {
-        let file = File::open(path).map_err(io_error(path))?;
-        let file_size = file.metadata().map_err(io_error(path))?.len();
+        let (file, meta) = crate::input::open_regular(path).map_err(|e| open_error(path, e))?;
+        let file_size = meta.len();
         if file_size == 0 {
             return Err(LoadError::NotAHive { path: path.to_path_buf(), problem: BaseBlockError::Empty });
         }
-        let bytes = map_or_read(&file, path, file_size)?;
+        let head = read_base_block(&file, file_size).map_err(io_error(path))?;
+        let bytes = map_or_read(&file, path, needed_len(&head, file_size))?;
+        let source = SourceFile { file, len: file_size, modified: meta.modified().ok() };
         // Logs are looked for only when needed: most hives are clean.
         let find_logs = || {
             let (found, mut warnings) = match logs::find_logs(path) {
@@ -220,7 +295,9 @@ impl HiveFile {
             warnings.extend(read_warnings);
             (found, contents, warnings)
         };
-        HiveFile::prepare(path, bytes, options, find_logs)
+        let mut hive = HiveFile::prepare(path, bytes, file_size, options, find_logs)?;
+        hive.source = Some(source);
+        Ok(hive)
     }
 
     /// Prepares a hive whose bytes are already in memory (from a disk image, or a test), with
@@ -235,19 +312,20 @@ impl HiveFile {
             return Err(LoadError::NotAHive { path: label.to_path_buf(), problem: BaseBlockError::Empty });
         }
         let names = logs.iter().map(|(name, _)| label.with_file_name(name)).collect();
-        HiveFile::prepare(label, HiveBytes::Shared(bytes), options, move || (names, logs, Vec::new()))
+        let len = bytes.len() as u64;
+        HiveFile::prepare(label, HiveBytes::Shared(bytes), len, options, move || (names, logs, Vec::new()))
     }
 
     fn prepare(
         path: &Path,
         mut bytes: HiveBytes,
+        file_size: u64,
         options: LoadOptions,
         find_logs: impl FnOnce() -> (Vec<PathBuf>, Vec<(String, Vec<u8>)>, Vec<String>),
     ) -> Result<HiveFile, LoadError> {
-        let file_size = bytes.as_slice().len() as u64;
         let not_a_hive = |problem| LoadError::NotAHive { path: path.to_path_buf(), problem };
         let base_block = BaseBlock::parse(bytes.as_slice()).map_err(not_a_hive)?;
-        if (file_size as usize) < BASE_BLOCK_SIZE {
+        if file_size < BASE_BLOCK_SIZE as u64 {
             return Err(not_a_hive(BaseBlockError::TooShort { len: file_size as usize, needed: BASE_BLOCK_SIZE }));
         }
 
@@ -313,7 +391,16 @@ impl HiveFile {
             kind::detect(&reader, &base_block)
                 .map_err(|problem| LoadError::Corrupt { path: path.to_path_buf(), problem })?
         };
-        Ok(HiveFile { path: path.to_path_buf(), file_size, base_block, kind, log_replay, warnings, bytes })
+        Ok(HiveFile {
+            path: path.to_path_buf(),
+            file_size,
+            base_block,
+            kind,
+            log_replay,
+            warnings,
+            bytes,
+            source: None,
+        })
     }
 
     /// The bytes as they are read: the mapped file, or the recovered private copy.
@@ -327,14 +414,35 @@ impl HiveFile {
     /// cache; the next read of one maps it again. A no-op for private copies (recovered
     /// hives, bytes from an image), whose memory this would wipe.
     pub fn release_mapped_pages(&self) {
-        if let HiveBytes::Mapped(map) = &self.bytes {
+        if let HiveBytes::Mapped(mapped) = &self.bytes {
             // SAFETY: the mapping is read-only (`Mmap`, never written, so no page of it is
             // private), and MADV_DONTNEED on a file mapping only unmaps pages: a later read
             // faults the same file bytes back in, so every slice borrowed from it stays
             // valid and unchanged (a file changed underneath is the risk of mapping at all,
             // see `map_or_read`). Failure (an old kernel) only means the pages stay mapped.
-            let _ = unsafe { map.unchecked_advise(UncheckedAdvice::DontNeed) };
+            let _ = unsafe { mapped.map.unchecked_advise(UncheckedAdvice::DontNeed) };
         }
+    }
+
+    /// Why the results read from this hive cannot be trusted because the file changed while
+    /// it was being read (a mapped page vanished, or its size or modification time differs
+    /// from when it was opened); `None` when it did not change.
+    pub fn changed_while_read(&self) -> Option<String> {
+        let vanished = matches!(&self.bytes, HiveBytes::Mapped(mapped) if mapped.registration.changed());
+        let source = self.source.as_ref()?;
+        let now = source.file.metadata().ok();
+        let len_now = now.as_ref().map(|m| m.len());
+        let modified_now = now.as_ref().and_then(|m| m.modified().ok());
+        if vanished || len_now != Some(source.len) || modified_now != source.modified {
+            let size = match len_now {
+                Some(len) if len != source.len => format!(" (size {} bytes when opened, {len} now)", source.len),
+                _ => String::new(),
+            };
+            return Some(format!(
+                "the file changed while being read{size}; another process is writing it: results from it are not reliable, scan a stable copy"
+            ));
+        }
+        None
     }
 
     /// Read access to keys and values.

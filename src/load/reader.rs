@@ -34,11 +34,13 @@ pub struct ReadError {
 
 impl ReadError {
     fn new(key: &str, problem: impl Into<String>) -> ReadError {
-        ReadError { key: if key.is_empty() { "\\".into() } else { key.into() }, problem: problem.into() }
+        // nt-hive's messages carry Debug byte lists: rewritten as words.
+        let problem = crate::messages::plain(&problem.into());
+        ReadError { key: if key.is_empty() { "\\".into() } else { key.into() }, problem }
     }
 
     fn from_nt_hive(key: &str, error: nt_hive::NtHiveError) -> ReadError {
-        ReadError::new(key, format!("corrupt cell: {error}"))
+        ReadError::new(key, format!("corrupt cell: {}", crate::messages::plain(&error.to_string())))
     }
 
     fn from_panic(key: &str, message: String) -> ReadError {
@@ -445,7 +447,10 @@ impl<'h> Key<'h> {
             (None, None) => Ok(None),
             (None, Some(error)) => Err(ReadError::new(
                 path,
-                format!("cannot tell whether value \"{name}\" exists: corrupt value entry: {error}"),
+                format!(
+                    "cannot tell whether value \"{name}\" exists: corrupt value entry: {}",
+                    crate::messages::plain(&error.to_string())
+                ),
             )),
         }
     }

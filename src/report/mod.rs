@@ -2,6 +2,7 @@
 //! (and JSON lines), CSV.
 
 pub mod csv;
+pub mod escape;
 pub mod tables;
 pub mod text;
 pub mod writer;

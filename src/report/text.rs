@@ -1,7 +1,8 @@
 //! The human report: verdict first, then the evidence, then what could not be checked.
 
-use std::fmt::Write;
+use std::fmt::Write as _;
 
+use crate::report::escape::{self, EscapedLines};
 use crate::report::MachineReport;
 use crate::rules::NotEvaluatedReason;
 use crate::verdict::Verdict;
@@ -78,25 +79,30 @@ impl Style {
 }
 
 /// Renders one machine.
+/// Every line goes through [`EscapedLines`]: a control character that came from evidence
+/// (a computer name holding `ESC[2J`, a path with a newline) is written visibly.
 pub fn render(report: &MachineReport) -> String {
     render_styled(report, Style::default())
 }
 
 /// Renders one machine: verdict first, then the evidence, then what could not be checked.
 pub fn render_styled(report: &MachineReport, style: Style) -> String {
-    let mut out = String::new();
+    let mut out = EscapedLines::default();
     let name = report.computer_name.as_deref().map(|n| format!("  ({n})")).unwrap_or_default();
     let _ = writeln!(out, "== {}{}", report.machine, name);
-    let verdict = style.verdict(report.verdict);
+    // The verdict word is the program's own (its colour codes must reach the terminal); the
+    // rest of the line can hold evidence (a reason names hive files) and is escaped.
+    out.push_trusted("verdict: ");
+    out.push_trusted(&style.verdict(report.verdict));
     match (report.strongest_finding(), &report.verdict_reason) {
         (Some(f), _) if f.strength.decides() => {
-            let _ = writeln!(out, "verdict: {verdict} — strongest evidence: {} ({})", f.rule, f.strength.label());
+            let _ = writeln!(out, " — strongest evidence: {} ({})", f.rule, f.strength.label());
         }
         (_, Some(reason)) => {
-            let _ = writeln!(out, "verdict: {verdict} — {reason}");
+            let _ = writeln!(out, " — {reason}");
         }
         _ => {
-            let _ = writeln!(out, "verdict: {verdict}");
+            let _ = writeln!(out);
         }
     }
     if let Some(set) = &report.control_set {
@@ -272,7 +278,7 @@ pub fn render_styled(report: &MachineReport, style: Style) -> String {
     for input in report.inputs.iter().filter(|i| i.sha256.is_some()) {
         let _ = writeln!(out, "sha256 {}  {}", input.sha256.as_deref().unwrap_or(""), input.path);
     }
-    out
+    out.into_string()
 }
 
 /// One machine's line of the closing summary table.
@@ -332,9 +338,10 @@ pub fn render_summary(rows: &[SummaryRow], style: Style) -> String {
     sorted.sort_by(|a, b| rank(a.verdict).cmp(&rank(b.verdict)).then(a.pending_since.cmp(&b.pending_since)));
     let headers = ["machine", "verdict", "strongest evidence", "pending since", "patch level"];
     let cells = |row: &SummaryRow| {
+        // Machine labels are folder names from the evidence: escaped like every other line.
         let machine = match &row.duplicate_of {
-            Some(first) => format!("{} (= {first})", row.machine),
-            None => row.machine.clone(),
+            Some(first) => format!("{} (= {})", escape::text(&row.machine), escape::text(first)),
+            None => escape::text(&row.machine).into_owned(),
         };
         [
             machine,

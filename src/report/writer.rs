@@ -41,6 +41,8 @@ impl ScanDocument {
 /// Writes machine reports as they arrive, in one format.
 pub struct ReportWriter<W: Write> {
     inner: Inner<W>,
+    /// Write CSV cells as stored (no formula neutralisation, see [`report::escape`]).
+    csv_raw: bool,
 }
 
 enum Inner<W: Write> {
@@ -66,7 +68,14 @@ impl<W: Write> ReportWriter<W> {
                 out: Box::new(report::csv::writer(out, report::csv::MACHINE_COLUMNS).map_err(io::Error::other)?),
             },
         };
-        Ok(ReportWriter { inner })
+        Ok(ReportWriter { inner, csv_raw: false })
+    }
+
+    /// CSV cells as stored: a cell starting with `=`, `+`, `-`, `@`, tab or CR is not
+    /// neutralised (for tools that want the raw value; never for spreadsheets).
+    pub fn csv_raw(mut self, raw: bool) -> ReportWriter<W> {
+        self.csv_raw = raw;
+        self
     }
 
     /// Text only: the style (colour) and whether to print only the closing summary. The
@@ -103,7 +112,9 @@ impl<W: Write> ReportWriter<W> {
                 serde_json::to_writer(&mut *out, machine)?;
                 out.write_all(b"\n")?;
             }
-            Inner::Csv { out } => out.write_record(report::csv::machine_row(machine)).map_err(io::Error::other)?,
+            Inner::Csv { out } => out
+                .write_record(report::escape::csv_row(report::csv::machine_row(machine), self.csv_raw))
+                .map_err(io::Error::other)?,
         }
         Ok(())
     }
