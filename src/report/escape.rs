@@ -4,17 +4,18 @@
 //! character is written visibly, so a hive string holding `ESC[2J` cannot clear the analyst's
 //! screen and a newline cannot forge a report line:
 //!
-//! - C0 controls (U+0000–U+001F, tab and newline included) and DEL become `\xHH` (`\x1b`);
-//! - C1 controls (U+0080–U+009F) and invisible format characters that reorder or hide text
-//!   (bidirectional overrides and isolates, zero-width characters, line and paragraph
-//!   separators, the byte-order mark) become `\x{HHHH}` (`\x{202e}`);
-//! - backslashes stay as they are (`C:\Windows\System32` reads as itself), except a run of
-//!   backslashes directly before an `x` or before an escape, which is doubled: `C:\xampp` is
-//!   written `C:\\xampp`, and the four characters `\x1b` are written `\\x1b`.
+//! - every control character (C0 U+0000–U+001F with tab and newline, DEL, C1 U+0080–U+009F)
+//!   and every invisible format character that reorders or hides text (bidirectional overrides
+//!   and isolates, zero-width characters, line and paragraph separators, the byte-order mark)
+//!   becomes `\x{HH}` with its code point in hex: `\x{1b}`, `\x{0a}`, `\x{202e}`;
+//! - backslashes stay as they are (`C:\Windows\System32\spool\drivers\x64` reads as itself),
+//!   except a run of backslashes directly before the two characters `x{` or before an escape,
+//!   which is doubled: the five characters `\x{1b}` in a hive are written `\\x{1b}`.
 //!
-//! Reading it back is unambiguous: a run of *n* backslashes followed by `x` stands for *n*/2
-//! backslashes and a plain `x` when *n* is even, and for (*n*−1)/2 backslashes and an escape
-//! when *n* is odd; any other backslash is itself.
+//! Reading it back is unambiguous: a run of *n* backslashes followed by `x{` stands for *n*/2
+//! backslashes and a plain `x{` when *n* is even, and for (*n*−1)/2 backslashes and an escape
+//! when *n* is odd; any other backslash is itself. (`\x1b` without braces would make every
+//! `\x64` and `\x86` folder of a Windows path ambiguous.)
 //!
 //! **CSV**: a cell starting with `=`, `+`, `-`, `@`, tab or carriage return is one a
 //! spreadsheet may run as a formula (`=HYPERLINK(…)`); as OWASP recommends, it gets a single
@@ -36,29 +37,25 @@ fn needs_escape(c: char) -> bool {
 
 /// `text` with every control and invisible format character escaped (see the module).
 pub fn text(text: &str) -> Cow<'_, str> {
-    // Backslashes change only before an `x` or an escape.
-    if !text.chars().any(needs_escape) && !text.contains("\\x") {
+    // Backslashes change only before `x{` or an escape.
+    if !text.chars().any(needs_escape) && !text.contains("\\x{") {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     let mut backslashes = 0usize;
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         if c == '\\' {
             backslashes += 1;
             continue;
         }
         let escaped = needs_escape(c);
-        // A run right before an `x` or an escape is doubled, so the escape stays readable.
-        let run = if escaped || c == 'x' { 2 * backslashes } else { backslashes };
+        // A run right before `x{` or an escape is doubled, so the escape stays readable.
+        let run = if escaped || (c == 'x' && chars.peek() == Some(&'{')) { 2 * backslashes } else { backslashes };
         out.extend(std::iter::repeat_n('\\', run));
         backslashes = 0;
         if escaped {
-            let code = c as u32;
-            if code < 0x80 {
-                out.push_str(&format!("\\x{code:02x}"));
-            } else {
-                out.push_str(&format!("\\x{{{code:04x}}}"));
-            }
+            out.push_str(&format!("\\x{{{:02x}}}", c as u32));
         } else {
             out.push(c);
         }
@@ -83,7 +80,7 @@ pub fn unescape_text(text: &str) -> Option<String> {
             i += 1;
         }
         let run = i - start;
-        if chars.get(i) != Some(&'x') {
+        if chars.get(i) != Some(&'x') || chars.get(i + 1) != Some(&'{') {
             out.extend(std::iter::repeat_n('\\', run));
             continue;
         }
@@ -91,15 +88,11 @@ pub fn unescape_text(text: &str) -> Option<String> {
         if run % 2 == 0 {
             continue;
         }
-        // An escape: `x` then two hex digits, or `{hex}`.
+        // An escape: `x{hex}`.
         i += 1;
-        let (code, len) = if chars.get(i) == Some(&'{') {
-            let end = chars[i..].iter().position(|&c| c == '}')? + i;
-            (u32::from_str_radix(&chars[i + 1..end].iter().collect::<String>(), 16).ok()?, end + 1 - i)
-        } else {
-            let digits: String = chars.get(i..i + 2)?.iter().collect();
-            (u32::from_str_radix(&digits, 16).ok()?, 2)
-        };
+        let end = chars[i..].iter().position(|&c| c == '}')? + i;
+        let code = u32::from_str_radix(&chars[i + 1..end].iter().collect::<String>(), 16).ok()?;
+        let len = end + 1 - i;
         out.push(char::from_u32(code)?);
         i += len;
     }
@@ -181,20 +174,19 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped_visibly() {
-        assert_eq!(text("FS01\u{1b}[2J"), "FS01\\x1b[2J");
-        assert_eq!(text("a\nb\tc\r"), "a\\x0ab\\x09c\\x0d");
+        assert_eq!(text("FS01\u{1b}[2J"), "FS01\\x{1b}[2J");
+        assert_eq!(text("a\nb\tc\r"), "a\\x{0a}b\\x{09}c\\x{0d}");
         assert_eq!(text("evil\u{202e}txt.exe"), "evil\\x{202e}txt.exe");
-        assert_eq!(text("\u{85}\u{7f}\u{0}"), "\\x{0085}\\x7f\\x00");
-        assert!(matches!(text("C:\\Windows\\System32\\drivers"), Cow::Borrowed(_)));
-        assert_eq!(text("\\\\server\\share"), "\\\\server\\share");
+        assert_eq!(text("\u{85}\u{7f}\u{0}"), "\\x{85}\\x{7f}\\x{00}");
+        assert!(matches!(text("C:\\Windows\\System32\\spool\\drivers\\x64\\3"), Cow::Borrowed(_)));
+        assert_eq!(text("\\\\server\\share\\xampp"), "\\\\server\\share\\xampp");
         assert_eq!(text("café ☃"), "café ☃");
     }
 
     #[test]
-    fn backslashes_before_x_or_an_escape_are_doubled() {
-        assert_eq!(text("C:\\xampp"), "C:\\\\xampp");
-        assert_eq!(text("\\x1b"), "\\\\x1b");
-        assert_eq!(text("dir\\\u{1b}"), "dir\\\\\\x1b");
+    fn backslashes_before_an_escape_are_doubled() {
+        assert_eq!(text("\\x{1b}"), "\\\\x{1b}");
+        assert_eq!(text("dir\\\u{1b}"), "dir\\\\\\x{1b}");
         assert_eq!(text("trailing\\"), "trailing\\");
     }
 
@@ -207,6 +199,8 @@ mod tests {
             "\u{1b}[8mhidden\u{1b}[0m",
             "\\\u{1b}\\\\\u{7}x\\",
             "\\x{202e}",
+            "\\\\x{1b}",
+            "C:\\spool\\drivers\\x64",
             "\u{202e}\u{feff}\u{9b}",
             "\\",
             "x\\",
@@ -224,7 +218,7 @@ mod tests {
         let _ = writeln!(lines, "== {name}");
         let _ = write!(lines, "a\tb");
         let _ = writeln!(lines);
-        assert_eq!(lines.into_string(), "== FS01\\x0averdict: NOT_PENDING\\x1b[8m\na\\x09b\n");
+        assert_eq!(lines.into_string(), "== FS01\\x{0a}verdict: NOT_PENDING\\x{1b}[8m\na\\x{09}b\n");
     }
 
     #[test]
