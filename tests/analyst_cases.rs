@@ -241,3 +241,54 @@ fn readme_path_classes_are_generated_from_the_table() {
         "README path classes are stale: regenerate them with `rebootscan rules --classes --markdown`"
     );
 }
+
+/// SYSTEM `Setup` states other than a generalized image: an in-place upgrade half done, and a
+/// `CmdLine` that Winlogon runs before logon (the classic offline password-reset trick).
+#[test]
+fn setup_upgrade_and_setup_command_say_what_the_next_boot_runs() {
+    // (SYSTEM\Setup numbers, CmdLine, stage, what the next boot runs)
+    type Case<'a> = (&'a [(&'a str, u32)], &'a str, &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
+        (
+            &[("SystemSetupInProgress", 1), ("SetupType", 2)],
+            "C:\\$WINDOWS.~BT\\Sources\\SetupHost.exe /PostReboot",
+            "upgrade",
+            "an in-place upgrade continues: the next boot runs Windows Setup (setup upgrade)",
+        ),
+        (
+            &[("SystemSetupInProgress", 0), ("SetupType", 2)],
+            "cmd.exe",
+            "setup_command",
+            "the next boot runs \"cmd.exe\" before the logon screen (SetupType = 2)",
+        ),
+    ];
+    for (numbers, command, stage, next_boot) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut system = system("SETUP-01");
+        for (name, value) in *numbers {
+            system.set_value("Setup", ValueSpec::dword(name, *value));
+        }
+        system.set_value("Setup", ValueSpec::sz("CmdLine", command));
+        let machine = scan_json(dir.path(), &[("SYSTEM", &system), ("SOFTWARE", &software())]);
+        assert_eq!(machine["verdict"], "pending", "{machine:#}");
+        let setup = &machine["context"]["windows_setup"];
+        assert_eq!(setup["stage"], *stage, "{setup:#}");
+        assert_eq!(setup["generalized"], false);
+        let finding = finding(&machine, "windows_setup_pending");
+        assert!(finding["summary"].as_str().unwrap().starts_with(next_boot), "{finding:#}");
+        let text = scan_text(dir.path());
+        assert!(text.contains(&format!("windows setup: {next_boot}")), "{text}");
+    }
+
+    // Setup finished (all zero, empty CmdLine): nothing, and not pending.
+    let dir = tempfile::tempdir().unwrap();
+    let mut system = system("SETUP-02");
+    for name in ["SystemSetupInProgress", "OOBEInProgress", "SetupType"] {
+        system.set_value("Setup", ValueSpec::dword(name, 0));
+    }
+    system.set_value("Setup", ValueSpec::sz("CmdLine", ""));
+    let machine = scan_json(dir.path(), &[("SYSTEM", &system), ("SOFTWARE", &software())]);
+    assert_eq!(machine["verdict"], "not_pending", "{machine:#}");
+    assert_eq!(machine["context"]["windows_setup"]["stage"], Value::Null);
+    assert!(!scan_text(dir.path()).contains("windows setup:"));
+}

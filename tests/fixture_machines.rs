@@ -25,6 +25,7 @@ fn shipped_example_machines_give_their_documented_verdicts() {
             Some("ControlSet001"),
         ),
         ("win11-cbs-reboot-pending", Verdict::Pending, Some("cbs_reboot_pending"), Some("ControlSet001")),
+        ("win11-sysprep-generalized", Verdict::Pending, Some("session_manager_setup_execute"), Some("ControlSet001")),
     ];
     let labels: Vec<&str> = discovery.machines.iter().map(|m| m.label.as_str()).collect();
     assert_eq!(labels, expected.iter().map(|e| e.0).collect::<Vec<_>>());
@@ -100,7 +101,7 @@ fn scan_all_is_ordered_and_streams_the_scan_document() {
         })
         .unwrap();
         assert_eq!(labels, discovery.machines.iter().map(|m| m.label.clone()).collect::<Vec<_>>());
-        assert_eq!((summary.machines, summary.pending, summary.unknown, summary.with_errors), (7, 4, 0, 0));
+        assert_eq!((summary.machines, summary.pending, summary.unknown, summary.with_errors), (8, 5, 0, 0));
         let bytes = writer.finish(&discovery).unwrap();
         if !streamed.is_empty() {
             assert_eq!(bytes, streamed, "jobs {jobs:?}: not byte-identical");
@@ -138,4 +139,53 @@ fn scan_all_is_ordered_and_streams_the_scan_document() {
     });
     assert!(matches!(stopped, Err(ScanError::Sink("disk full"))));
     assert_eq!(seen, 2);
+}
+
+/// The generalized image says what it is in text, JSON and CSV: the next boot runs Windows
+/// Setup (specialize, then OOBE), and its only pending file operation is a cache clean-up.
+#[test]
+fn generalized_image_reads_as_such_in_text_json_and_csv() {
+    let machine = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/machines/win11-sysprep-generalized");
+    let run = |format: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
+            .args(["scan", machine.to_str().unwrap(), "--format", format])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        output.stdout
+    };
+    let text = String::from_utf8(run("text")).unwrap();
+    assert!(
+        text.contains("windows setup: generalized (sysprep) image: the next boot runs Windows Setup, the specialize pass and then OOBE (oobe\\windeploy.exe)"),
+        "{text}"
+    );
+    assert!(text.contains("[medium] windows_setup_pending  SYSTEM Setup : SystemSetupInProgress"), "{text}");
+    assert!(text.contains("setupcl.exe is Windows Setup's specialize-pass tool"), "{text}");
+    assert!(text.contains("[temp_cleanup]"), "{text}");
+
+    let json: serde_json::Value = serde_json::from_slice(&run("json")).unwrap();
+    let report = &json["machines"][0];
+    let setup = &report["context"]["windows_setup"];
+    assert_eq!(setup["generalized"], true, "{setup:#}");
+    assert_eq!(setup["stage"], "specialize_and_oobe");
+    assert_eq!(setup["setup_type"], 2);
+    assert_eq!(setup["cmd_line"], "oobe\\windeploy.exe");
+    assert_eq!(setup["image_state"], "IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE");
+    let findings = report["findings"].as_array().unwrap();
+    let setup_finding = findings.iter().find(|f| f["rule"] == "windows_setup_pending").unwrap();
+    assert_eq!(setup_finding["strength"], "medium");
+    assert_eq!(setup_finding["key"], "Setup");
+    assert_eq!(setup_finding["data"]["windows_setup"]["stage"], "specialize_and_oobe");
+    let pfro = findings.iter().find(|f| f["rule"] == "pending_file_rename_operations").unwrap();
+    assert_eq!(pfro["strength"], "weak");
+    assert_eq!(pfro["data"]["operations"][0]["class"], "temp_cleanup");
+
+    let csv = run("csv");
+    let mut reader = csv::Reader::from_reader(&csv[..]);
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let column = |name: &str| row.get(header.iter().position(|h| h == name).unwrap()).unwrap().to_string();
+    assert_eq!(column("windows_setup"), "generalized_image: specialize_and_oobe");
+    assert_eq!(column("pfro_temp_cleanup"), "1");
+    assert_eq!(column("pfro_user_profile"), "0");
 }

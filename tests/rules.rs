@@ -37,6 +37,11 @@ fn baseline_system() -> HiveSpec {
     system.key_mut(&format!("{CS}\\Control\\Session Manager\\FileRenameOperations"));
     system.set_value(&format!("{CS}\\Services\\TrustedInstaller"), ValueSpec::dword("Start", 3));
     system.key_mut(&format!("{CS}\\Services\\Netlogon\\Parameters"));
+    // Setup finished: the values a normal Windows 10 keeps at the SYSTEM root.
+    system.set_value("Setup", ValueSpec::dword("SystemSetupInProgress", 0));
+    system.set_value("Setup", ValueSpec::dword("OOBEInProgress", 0));
+    system.set_value("Setup", ValueSpec::dword("SetupType", 0));
+    system.set_value("Setup", ValueSpec::sz("CmdLine", ""));
     system
 }
 
@@ -265,6 +270,12 @@ fn set_indicator(rule: &str, machine: &mut Machine, positive: bool) {
             &format!("{CBS}\\Packages\\Package_for_RollupFix~31bf3856ad364e35~amd64~~19041.4412.1.9"),
             ValueSpec::dword("CurrentState", on(0x60, 0x70)),
         ),
+        "windows_setup_pending" => {
+            machine.system().set_value("Setup", ValueSpec::dword("SystemSetupInProgress", on(1, 0)));
+            machine.system().set_value("Setup", ValueSpec::dword("SetupType", on(2, 0)));
+            // Negative: a leftover command with SetupType 0 runs nothing.
+            machine.system().set_value("Setup", ValueSpec::sz("CmdLine", "oobe\\windeploy.exe"));
+        }
         _ if positive => panic!("no positive case for rule {rule}"),
         // Negatives of the rules that test a key's existence: the parent is there, holding
         // what a machine without the indicator holds, and the key is not.
@@ -323,7 +334,8 @@ fn expected_strength(rule: &str) -> Strength {
         | "servermanager_current_reboot_attempts"
         | "servermanager_restart_required"
         | "sccm_reboot_data"
-        | "wix_burn_reboot_required" => Strength::Medium,
+        | "wix_burn_reboot_required"
+        | "windows_setup_pending" => Strength::Medium,
         // Update.exe flags on Windows 10 are usually stale: the table's medium becomes weak.
         "update_exe_volatile" => Strength::Weak,
         "session_manager_file_rename_operations"

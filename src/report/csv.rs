@@ -43,6 +43,7 @@ pub const MACHINE_COLUMNS: &[&str] = &[
     "missing_critical",
     "exploited_missing",
     "oldest_missing_fix",
+    "windows_setup",
     "last_shutdown",
     "not_evaluated",
     "errors",
@@ -100,6 +101,18 @@ fn log_status(report: &MachineReport) -> String {
         parts.push(format!("{kind}: {state}{missing}"));
     }
     parts.join("; ")
+}
+
+/// `generalized_image: specialize_and_oobe`, `upgrade`, …; empty when setup is complete.
+fn windows_setup(report: &MachineReport) -> String {
+    let setup = &report.context.windows_setup;
+    let Some(stage) = setup.stage else { return String::new() };
+    let stage = serde_json::to_value(stage).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    if setup.generalized {
+        format!("generalized_image: {stage}")
+    } else {
+        stage
+    }
 }
 
 /// The machine row, in `MACHINE_COLUMNS` order.
@@ -163,6 +176,7 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
         security.map(|s| s.by_severity.critical.to_string()).unwrap_or_default(),
         security.map(|s| s.exploited_missing.join(" ")).unwrap_or_default(),
         security.map(|s| s.oldest_missing_fix_label()).unwrap_or_default(),
+        windows_setup(report),
         report.context.last_shutdown.and_then(|t| t.to_rfc3339()).unwrap_or_default(),
         // Volatile rules are "not observable" in every hive saved from disk: the README says
         // so once instead of every row repeating it. Machine-specific reasons stay.

@@ -105,6 +105,9 @@ pub fn render_styled(report: &MachineReport, style: Style) -> String {
             let _ = writeln!(out);
         }
     }
+    if let Some(next_boot) = &report.context.windows_setup.next_boot {
+        let _ = writeln!(out, "windows setup: {next_boot}");
+    }
     if let Some(set) = &report.control_set {
         let source = report.control_set_source.as_deref().unwrap_or("?");
         let _ = writeln!(out, "control set: {set} (from {source})");

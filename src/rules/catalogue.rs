@@ -78,6 +78,8 @@ pub enum Check {
     BurnRebootKeys,
     /// A `Package_for_RollupFix` (cumulative update) in Install Pending.
     CumulativeUpdatePending,
+    /// SYSTEM `Setup`: Windows Setup has not finished (generalized image, OOBE, upgrade).
+    WindowsSetup,
 }
 
 /// One indicator.
@@ -552,6 +554,22 @@ pub static RULES: &[Rule] = &[
         explanation: "a cumulative update is installed and completes at the next reboot",
         source: "CBS servicing states chart (Microsoft TechNet); Azure stuck-updating troubleshooting doc",
     },
+    // Not in the indicator catalogue (it has no entry for Windows Setup): the next boot runs
+    // Windows Setup instead of a normal start. `Setup` sits at the SYSTEM root, outside every
+    // control set.
+    Rule {
+        id: "windows_setup_pending",
+        number: 35,
+        hive: HiveKind::System,
+        keys: &["Setup"],
+        value: Some("SystemSetupInProgress"),
+        check: Check::WindowsSetup,
+        strength: Strength::Medium,
+        volatility: Volatility::Persistent,
+        pending_when: "with SetupType ≠ 0 or SystemSetupInProgress = 1, CmdLine runs oobe\\windeploy.exe (generalized image: specialize, then OOBE) or names $WINDOWS.~BT (upgrade), Upgrade/UpgradeInProgress ≠ 0, OOBEInProgress = 1, SetupType ≠ 0 with a CmdLine, or SystemSetupInProgress = 1",
+        explanation: "Windows Setup has not finished: the next boot runs it (specialize/OOBE through windeploy.exe, OOBE, a setup upgrade, or the CmdLine command) instead of a normal start",
+        source: "Microsoft Learn: Sysprep process overview, How configuration passes work (specialize, oobeSystem), Windows Setup states (ImageState); SYSTEM\\Setup values observed in a real generalized Windows 11 SYSTEM (SystemSetupInProgress=1, OOBEInProgress=1, SetupType=2, CmdLine oobe\\windeploy.exe, SetupExecute setupcl.exe); not in the indicator catalogue",
+    },
 ];
 
 /// The rule with this id.
@@ -629,8 +647,8 @@ mod tests {
             assert_eq!(rule.number as usize, index + 1, "{}", rule.id);
             assert_eq!(RULES.iter().filter(|r| r.id == rule.id).count(), 1, "{}", rule.id);
         }
-        // The 33 indicators of the catalogue, plus the cumulative-update row.
-        assert_eq!(RULES.len(), 34);
+        // The 33 indicators of the catalogue, plus the cumulative-update and setup rows.
+        assert_eq!(RULES.len(), 35);
     }
 
     #[test]
@@ -664,7 +682,9 @@ mod tests {
     fn control_set_placeholder_only_in_system_rules() {
         for rule in RULES {
             let uses_cs = rule.keys.iter().any(|k| k.contains("<CS>"));
-            assert_eq!(uses_cs, rule.hive == HiveKind::System, "{}", rule.id);
+            // SYSTEM\Setup is at the hive root, outside every control set.
+            let system_rule_with_control_set = rule.hive == HiveKind::System && rule.id != "windows_setup_pending";
+            assert_eq!(uses_cs, system_rule_with_control_set, "{}", rule.id);
         }
     }
 }

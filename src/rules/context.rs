@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::load::filetime::FileTime;
 use crate::load::reader::{Key, ReadError, ValueData};
 use crate::rules::folders::MachineFolders;
+use crate::rules::setup::{self, WindowsSetup};
 
 /// Operating-system facts from SOFTWARE `Microsoft\Windows NT\CurrentVersion`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -48,6 +49,9 @@ pub struct MachineContext {
     pub folders: MachineFolders,
     /// `Control\Session Manager\Environment` `PROCESSOR_ARCHITECTURE` (`AMD64`, `x86`, `ARM64`).
     pub processor_architecture: Option<String>,
+    /// Windows Setup state (SYSTEM `Setup`, SOFTWARE `ImageState`): what the next boot runs
+    /// when setup has not finished, e.g. a sysprep-generalized image.
+    pub windows_setup: WindowsSetup,
 }
 
 fn typed(key: &Key<'_>, name: &str) -> Result<Option<ValueData>, ReadError> {
@@ -89,9 +93,20 @@ pub fn read_system(root: &Key<'_>, control_set: &str, context: &mut MachineConte
     Ok(())
 }
 
+/// Reads the Windows Setup state of SYSTEM (at the hive root, whatever the control set).
+pub fn read_system_setup(root: &Key<'_>, context: &mut MachineContext) -> Result<(), ReadError> {
+    match root.subpath(setup::SETUP_KEY)? {
+        Some(key) => WindowsSetup::read_system(&key, &mut context.windows_setup),
+        None => Ok(()),
+    }
+}
+
 /// Reads the SOFTWARE part of the context.
 pub fn read_software(root: &Key<'_>, context: &mut MachineContext) -> Result<(), ReadError> {
     context.folders = MachineFolders::read(root)?;
+    if let Some(key) = root.subpath(setup::IMAGE_STATE_KEY)? {
+        WindowsSetup::read_software(&key, &mut context.windows_setup)?;
+    }
     let Some(key) = root.subpath("Microsoft\\Windows NT\\CurrentVersion")? else { return Ok(()) };
     let os = &mut context.os;
     os.product_name = text(&key, "ProductName")?;

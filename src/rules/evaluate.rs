@@ -462,6 +462,25 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             });
             Outcome::Found(scope.finding(rule, &package_key, None, summary, data))
         }
+        Check::WindowsSetup => {
+            // Read with the context (SYSTEM `Setup` and SOFTWARE `ImageState` together).
+            let setup = &context.windows_setup;
+            let Some(next_boot) = &setup.next_boot else { return Ok(Outcome::Absent) };
+            let mut finding = scope.finding(
+                rule,
+                &key,
+                Some(value_name),
+                format!("{next_boot} [{}]", setup.values_line()),
+                json!({"windows_setup": setup, "values": value_map(&key)?}),
+            );
+            if setup.generalized {
+                finding.notes.push(
+                    "a generalized image (a golden image or an installation not yet first-booted), not a machine waiting for a patch reboot"
+                        .into(),
+                );
+            }
+            Outcome::Found(finding)
+        }
         Check::BurnRebootKeys if key.volatile_subkey_count() == Some(0) => {
             // Burn's key is volatile: with no volatile subkey recorded under Uninstall there is
             // nothing to look for, and listing its hundreds of subkeys would cost more page
@@ -674,17 +693,19 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
     let mut system_choice = None;
     for scope in &mut scopes {
         let result = match scope.kind {
-            HiveKind::System => control_set::resolve(&scope.root).and_then(|choice| {
-                if let Some(name) = &choice.name {
-                    scope.control_sets.push(name.clone());
-                    if let Some(default) = choice.default_if_different() {
-                        scope.control_sets.push(default);
+            HiveKind::System => context::read_system_setup(&scope.root, &mut evidence.context)
+                .and_then(|()| control_set::resolve(&scope.root))
+                .and_then(|choice| {
+                    if let Some(name) = &choice.name {
+                        scope.control_sets.push(name.clone());
+                        if let Some(default) = choice.default_if_different() {
+                            scope.control_sets.push(default);
+                        }
+                        context::read_system(&scope.root, name, &mut evidence.context)?;
                     }
-                    context::read_system(&scope.root, name, &mut evidence.context)?;
-                }
-                system_choice = Some(choice);
-                Ok(())
-            }),
+                    system_choice = Some(choice);
+                    Ok(())
+                }),
             HiveKind::Software => context::read_software(&scope.root, &mut evidence.context),
             _ => Ok(()),
         };
@@ -733,7 +754,7 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
             evidence.not_evaluated.extend(not_evaluated_for_slot(rule, slot));
             continue;
         };
-        if rule.hive == HiveKind::System && scope.control_sets.is_empty() {
+        if rule.keys.iter().any(|k| k.contains("<CS>")) && scope.control_sets.is_empty() {
             let detail = match &system_choice {
                 Some(choice) if !choice.notes.is_empty() => choice.notes.join("; "),
                 _ => "no ControlSetNNN key could be chosen".into(),
@@ -756,6 +777,17 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
     // A switched-off rule reports nothing at all, its context findings (renames in other
     // control sets) included.
     evidence.findings.retain(|f| !options.skip.iter().any(|id| id.eq_ignore_ascii_case(f.rule)));
+
+    if context.windows_setup.stage.is_some() {
+        for finding in evidence.findings.iter_mut().filter(|f| f.rule == "session_manager_setup_execute") {
+            if finding.summary.to_ascii_lowercase().contains("setupcl") {
+                finding.notes.push(
+                    "setupcl.exe is Windows Setup's specialize-pass tool (it runs after a sysprep generalize), not servicing"
+                        .into(),
+                );
+            }
+        }
+    }
 
     if let Some(update_finding) = evidence.findings.iter().find(|f| f.rule == "wu_reboot_required") {
         if let Some(values) = update_finding.data.get("values").and_then(|v| v.as_object()) {

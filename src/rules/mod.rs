@@ -7,6 +7,7 @@ pub mod context;
 pub mod evaluate;
 pub mod folders;
 pub mod pfro;
+pub mod setup;
 
 use serde::Serialize;
 
