@@ -568,7 +568,7 @@ pub static RULES: &[Rule] = &[
         volatility: Volatility::Persistent,
         pending_when: "with SetupType ≠ 0 or SystemSetupInProgress = 1, CmdLine runs oobe\\windeploy.exe (generalized image: specialize, then OOBE) or names $WINDOWS.~BT (upgrade), Upgrade/UpgradeInProgress ≠ 0, OOBEInProgress = 1, SetupType ≠ 0 with a CmdLine, or SystemSetupInProgress = 1",
         explanation: "Windows Setup has not finished: the next boot runs it (specialize/OOBE through windeploy.exe, OOBE, a setup upgrade, or the CmdLine command) instead of a normal start",
-        source: "Microsoft Learn: Sysprep process overview, How configuration passes work (specialize, oobeSystem), Windows Setup states (ImageState); SYSTEM\\Setup values observed in a real generalized Windows 11 SYSTEM (SystemSetupInProgress=1, OOBEInProgress=1, SetupType=2, CmdLine oobe\\windeploy.exe, SetupExecute setupcl.exe); not in the indicator catalogue",
+        source: "Microsoft KB 939857 (SYSTEM\\Setup CmdLine is the process Setup runs, SetupType tells Winlogon the system is in Setup mode); Microsoft Learn: Windows Setup states (SOFTWARE Setup\\State ImageState, IMAGE_STATE_GENERALIZE_RESEAL_TO_OOBE/AUDIT), Sysprep process overview, How configuration passes work (specialize, oobeSystem); SYSTEM\\Setup values observed in a real generalized Windows 11 SYSTEM (SystemSetupInProgress=1, OOBEInProgress=1, SetupType=2, CmdLine oobe\\windeploy.exe, SetupExecute setupcl.exe); not in the indicator catalogue",
     },
 ];
 
