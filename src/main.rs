@@ -751,7 +751,9 @@ fn scan_into<W: Write>(
                 (None, Some(path)) => TimelineFormat::for_path(path),
                 (None, None) => TimelineFormat::Csv,
             };
-            Some(TimelineWriter::new(format, BufWriter::new(file.file())).map_err(side(TIMELINE))?)
+            Some(
+                TimelineWriter::new(format, BufWriter::new(file.file())).map_err(side(TIMELINE))?.csv_raw(args.csv_raw),
+            )
         }
         None => None,
     };

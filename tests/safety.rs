@@ -723,7 +723,20 @@ fn csv_cells_that_spreadsheets_would_run_are_neutralised() {
     hostile_machine(&tree, "formula", FORMULA, "\\??\\C:\\Windows\\System32\\a.dll");
     hostile_machine(&tree, "+plus", "@SUM(1)", "\\??\\C:\\Windows\\System32\\b.dll");
     let findings = dir.path().join("findings.csv");
-    let output = rebootscan(&["scan", arg(&tree), "--format", "csv", "--findings-csv", arg(&findings)]);
+    let timeline = dir.path().join("timeline.csv");
+    let operations = dir.path().join("operations.csv");
+    let output = rebootscan(&[
+        "scan",
+        arg(&tree),
+        "--format",
+        "csv",
+        "--findings-csv",
+        arg(&findings),
+        "--timeline",
+        arg(&timeline),
+        "--operations-csv",
+        arg(&operations),
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let read = |bytes: &[u8]| -> Vec<csv::StringRecord> {
         csv::Reader::from_reader(bytes).records().map(|r| r.unwrap()).collect()
@@ -740,7 +753,11 @@ fn csv_cells_that_spreadsheets_would_run_are_neutralised() {
     assert_eq!(&machines[1][name_column], &format!("'{FORMULA}"));
     let rows = read(&std::fs::read(&findings).unwrap());
     assert!(rows.iter().any(|r| r[1] == format!("'{FORMULA}")), "{rows:?}");
-    for row in machines.iter().chain(&rows) {
+    let events = read(&std::fs::read(&timeline).unwrap());
+    assert!(events.iter().any(|r| r.iter().any(|c| c == format!("'{FORMULA}"))), "{events:?}");
+    let operations = read(&std::fs::read(&operations).unwrap());
+    assert!(!operations.is_empty());
+    for row in machines.iter().chain(&rows).chain(&events).chain(&operations) {
         for cell in row {
             assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "live cell {cell:?}");
         }

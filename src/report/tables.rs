@@ -195,6 +195,8 @@ pub const TIMELINE_COLUMNS: &[&str] = &[
 /// Streams timeline events, one machine at a time.
 pub struct TimelineWriter<W: Write> {
     inner: TimelineInner<W>,
+    /// Leave CSV cells that look like formulas as they are (`--csv-raw`).
+    csv_raw: bool,
 }
 
 enum TimelineInner<W: Write> {
@@ -212,7 +214,14 @@ impl<W: Write> TimelineWriter<W> {
             }
             TimelineFormat::Jsonl => TimelineInner::Jsonl(out),
         };
-        Ok(TimelineWriter { inner })
+        Ok(TimelineWriter { inner, csv_raw: false })
+    }
+
+    /// Writes CSV cells as stored, formula-like ones included (`--csv-raw`); by default they
+    /// are neutralised as in every other CSV ([`crate::report::escape::csv_cell`]).
+    pub fn csv_raw(mut self, raw: bool) -> TimelineWriter<W> {
+        self.csv_raw = raw;
+        self
     }
 
     pub fn write(&mut self, report: &MachineReport) -> io::Result<()> {
@@ -235,7 +244,7 @@ impl<W: Write> TimelineWriter<W> {
                         report.source.clone(),
                     ];
                     row.extend(TIMELINE_COLUMNS[8..].iter().map(|name| field(name)));
-                    writer.write_record(row).map_err(io::Error::other)?;
+                    writer.write_record(crate::report::escape::csv_row(row, self.csv_raw)).map_err(io::Error::other)?;
                 }
                 TimelineInner::Jsonl(out) => {
                     let mut object = Map::new();
