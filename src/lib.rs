@@ -6,6 +6,7 @@
 //! [`rules`] (evidence) → [`verdict`] → [`report`] (text, JSON, CSV). [`scan`] runs the
 //! stages for one machine.
 
+pub mod context;
 pub mod discover;
 pub mod image;
 pub mod input;

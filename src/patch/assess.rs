@@ -8,8 +8,8 @@ use super::identify::{identify, Identity, VersionSource};
 use super::rollup::{RollupPackage, STATE_PARTIALLY_INSTALLED};
 use super::table::{self, Build, Editions, Lifecycle, ProductLine, Release, ReleaseType};
 use super::{serialize_date, serialize_option_date};
+use crate::context::OsInfo;
 use crate::load::filetime::FileTime;
-use crate::rules::context::OsInfo;
 
 /// How the machine's `CurrentBuild.UBR` matched the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -558,7 +558,7 @@ mod tests {
             servicing_build,
             ubr,
             state: Some(state),
-            state_name: crate::rules::cbs::state_name(state),
+            state_name: crate::context::cbs::state_name(state),
             install_time: None,
             key_last_write: None,
         }

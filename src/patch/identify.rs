@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::table::{self, Build, Editions, ProductLine};
-use crate::rules::context::OsInfo;
+use crate::context::OsInfo;
 
 /// First Windows 11 build; every client build below it is Windows 10.
 const FIRST_WINDOWS_11_BUILD: u32 = 22000;

@@ -3,7 +3,7 @@
 //!
 //! # Inputs
 //!
-//! - [`OsInfo`](crate::rules::context::OsInfo), read from SOFTWARE
+//! - [`OsInfo`](crate::context::OsInfo), read from SOFTWARE
 //!   `Microsoft\Windows NT\CurrentVersion` (`CurrentBuild`, `UBR`, `DisplayVersion`/`ReleaseId`,
 //!   `ProductName`, `EditionID`, `InstallationType`).
 //! - The `Package_for_RollupFix~…~<servicing build>.<UBR>.<a>.<b>` keys under CBS `Packages`

@@ -7,18 +7,15 @@
 
 use serde::Serialize;
 
+use crate::context::cbs::state_name;
 use crate::load::filetime::FileTime;
 use crate::load::reader::{Key, ReadError};
-use crate::rules::cbs::state_name;
 
 /// Name prefix of cumulative-update packages (compared case-insensitively, as Windows does).
 pub const ROLLUP_PREFIX: &str = "Package_for_RollupFix~";
 
 /// CBS `CurrentState` values this module reasons about (TechNet "CBS Servicing States Chart").
-pub const STATE_INSTALL_PENDING: u32 = 0x60;
-pub const STATE_PARTIALLY_INSTALLED: u32 = 0x65;
-pub const STATE_INSTALLED: u32 = 0x70;
-pub const STATE_PERMANENT: u32 = 0x80;
+pub use crate::context::cbs::{STATE_INSTALLED, STATE_INSTALL_PENDING, STATE_PARTIALLY_INSTALLED, STATE_PERMANENT};
 
 /// One `Package_for_RollupFix` key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -11,14 +11,15 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::context::cbs::PendingPackage;
+use crate::context::MachineContext;
 use crate::load::control_set::ControlSetChoice;
 use crate::load::filetime::FileTime;
 use crate::load::kind::HiveKind;
 use crate::load::open::LogReplay;
 use crate::load::HiveFile;
 use crate::patch::PatchAssessment;
-use crate::rules::cbs::{FoundBy, PendingPackage};
-use crate::rules::context::MachineContext;
+use crate::rules::cbs::FoundBy;
 use crate::rules::{Finding, NotEvaluated};
 use crate::security::SecurityAssessment;
 use crate::verdict::Verdict;

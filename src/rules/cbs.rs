@@ -10,49 +10,7 @@ use crate::patch::ROLLUP_PREFIX;
 pub const SERVICING_KEY: &str = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing";
 pub const PACKAGES_KEY: &str = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Packages";
 
-/// Name of a CBS `CurrentState` value (TechNet "CBS Servicing States Chart"; CbsApi headers).
-pub fn state_name(state: u32) -> String {
-    match state {
-        0x00 => "Absent".into(),
-        0x05 => "Uninstall Pending".into(),
-        0x10 => "Resolving".into(),
-        0x20 => "Resolved".into(),
-        0x30 => "Staging".into(),
-        0x40 => "Staged".into(),
-        0x50 => "Superseded".into(),
-        0x60 => "Install Pending".into(),
-        0x65 => "Partially Installed".into(),
-        0x70 => "Installed".into(),
-        0x80 => "Permanent".into(),
-        0xFFFF_FFE0 | 0xFFFF_FFC0 | 0xFFFF_FF90 | 0xFFFF_FF80 => {
-            format!("{} (broken)", state_name(state.wrapping_neg()))
-        }
-        other => format!("unknown state {other:#x}"),
-    }
-}
-
-/// States in which the package's change completes (or is retried) at the next boot.
-pub fn waits_for_reboot(state: u32) -> bool {
-    matches!(state, 0x05 | 0x60 | 0x65)
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PendingPackage {
-    pub package: String,
-    pub kb: Option<String>,
-    pub state: u32,
-    pub state_name: String,
-    pub install_time: Option<FileTime>,
-    pub key_last_write: Option<FileTime>,
-}
-
-/// `KB5034441` from names like `Package_for_KB5034441~31bf…` or `Package_1_for_KB5034441~…`.
-pub fn kb_from_package_name(name: &str) -> Option<String> {
-    let upper = name.to_ascii_uppercase();
-    let start = upper.find("_FOR_KB")? + "_FOR_".len();
-    let digits: String = upper[start + 2..].chars().take_while(|c| c.is_ascii_digit()).collect();
-    (!digits.is_empty()).then(|| format!("KB{digits}"))
-}
+pub use crate::context::cbs::{kb_from_package_name, state_name, waits_for_reboot, PendingPackage};
 
 fn dword(key: &Key<'_>, name: &str) -> Result<Option<u32>, ReadError> {
     Ok(key.value(name)?.map(|v| v.typed()).transpose()?.and_then(|d| d.as_u64()).map(|n| n as u32))

@@ -5,9 +5,11 @@ pub mod catalogue;
 pub mod cbs;
 pub mod context;
 pub mod evaluate;
-pub mod folders;
 pub mod pfro;
 pub mod setup;
+
+/// The machine context the rules read and the patch level uses lives outside `rules`.
+pub use crate::context::folders;
 
 use serde::Serialize;
 

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::context::folders::{self, MachineFolders, ParsedPath};
 use crate::load::pending_renames::{FileOperation, OperationKind, PendingRenames};
 use crate::rules::catalogue::Strength;
-use crate::rules::folders::{self, MachineFolders, ParsedPath};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
