@@ -3,7 +3,6 @@
 use serde::Serialize;
 
 use crate::load::kind::HiveKind;
-use crate::rules::catalogue::rule;
 use crate::rules::catalogue::Strength;
 use crate::rules::{Evidence, HiveSlot, MachineHives, NotEvaluatedReason, RULES};
 
@@ -62,7 +61,7 @@ pub fn decide(hives: &MachineHives<'_>, evidence: &Evidence) -> (Verdict, Option
         .not_evaluated
         .iter()
         .filter(|n| matches!(n.reason, NotEvaluatedReason::ReadError | NotEvaluatedReason::WrongType))
-        .filter(|n| rule(n.rule).is_some_and(|r| r.strength.decides()))
+        .filter(|n| n.rule.rule().strength.decides())
         .map(|n| format!("{} ({})", n.rule, n.reason.label()))
         .collect();
     if !damaged.is_empty() {

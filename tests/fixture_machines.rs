@@ -33,7 +33,7 @@ fn shipped_example_machines_give_their_documented_verdicts() {
         let report = scan_machine(spec, &ScanOptions::default());
         assert!(report.errors.is_empty(), "{label}: {:?}", report.errors);
         assert_eq!(report.verdict, *verdict, "{label}");
-        let decisive = report.strongest_finding().filter(|f| f.strength.decides()).map(|f| f.rule);
+        let decisive = report.strongest_finding().filter(|f| f.strength.decides()).map(|f| f.rule.as_str());
         assert_eq!(decisive, *strongest, "{label}");
         assert_eq!(report.control_set.as_deref(), *control_set, "{label}");
     }

@@ -429,12 +429,12 @@ fn healthy_machine_is_not_pending() {
 fn every_rule_fires_on_its_positive_machine() {
     for rule in RULES {
         let mut machine = Machine::healthy();
-        set_indicator(rule.id, &mut machine, true);
+        set_indicator(rule.id.as_str(), &mut machine, true);
         let report = machine.scan();
-        let findings = fired(&report, rule.id);
+        let findings = fired(&report, rule.id.as_str());
         assert_eq!(findings.len(), 1, "{}: {:#?}", rule.id, report.findings);
         let finding = findings[0];
-        assert_eq!(finding.strength, expected_strength(rule.id), "{}", rule.id);
+        assert_eq!(finding.strength, expected_strength(rule.id.as_str()), "{}", rule.id);
         assert_eq!(finding.hive, rule.hive, "{}", rule.id);
         assert!(finding.last_write.is_some(), "{}: key last-write time", rule.id);
         let pending = finding.strength.decides();
@@ -451,7 +451,7 @@ fn every_rule_fires_on_its_positive_machine() {
 fn every_rule_stays_silent_on_its_negative_machine() {
     for rule in RULES {
         let mut machine = Machine::healthy();
-        set_indicator(rule.id, &mut machine, false);
+        set_indicator(rule.id.as_str(), &mut machine, false);
         assert_negative_is_real(rule, &machine);
         let report = machine.scan();
         assert!(
@@ -594,7 +594,7 @@ fn names_match_in_any_case() {
     let report = machine.scan();
     assert_eq!(report.control_set.as_deref(), Some("controlset003"));
     assert_eq!(report.computer_name.as_deref(), Some("Mixed-Case"));
-    let rules: Vec<&str> = report.findings.iter().map(|f| f.rule).collect();
+    let rules: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
     for expected in ["pending_file_rename_operations", "computer_rename_dns", "cbs_reboot_pending"] {
         assert!(rules.contains(&expected), "{expected}: {rules:?}");
     }

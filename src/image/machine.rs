@@ -544,7 +544,7 @@ impl OpenedVolume {
     /// `staged_file`/`staged_version`/`staged_detail` for the file that will be moved into
     /// place, `current_file`/`current_version`/`current_detail` for the one it replaces.
     pub fn annotate(&mut self, findings: &mut [Finding]) {
-        for finding in findings.iter_mut().filter(|f| f.rule.starts_with("pending_file_rename_operations")) {
+        for finding in findings.iter_mut().filter(|f| f.rule.rule().check == crate::rules::Check::PendingFileRenames) {
             let mut operations = match finding.data.get_mut("operations").map(Value::take) {
                 Some(Value::Array(operations)) => operations,
                 Some(other) => {

@@ -57,7 +57,8 @@ fn pfro_count(report: &MachineReport, class: Option<OperationClass>) -> usize {
         .findings
         .iter()
         .filter(|f| {
-            f.rule.starts_with("pending_file_rename_operations") && f.strength != crate::rules::Strength::Context
+            f.rule.rule().check == crate::rules::Check::PendingFileRenames
+                && f.strength != crate::rules::Strength::Context
         })
         .map(|f| match class {
             None => f.data.get("operations").and_then(|o| o.as_array()).map_or(0, |o| o.len()),
@@ -74,7 +75,8 @@ fn pfro_deletes(report: &MachineReport) -> usize {
         .findings
         .iter()
         .filter(|f| {
-            f.rule.starts_with("pending_file_rename_operations") && f.strength != crate::rules::Strength::Context
+            (f.rule.rule().check == crate::rules::Check::PendingFileRenames)
+                && f.strength != crate::rules::Strength::Context
         })
         .filter_map(|f| f.data.get("operations").and_then(|o| o.as_array()))
         .flatten()
@@ -121,7 +123,7 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
     let patch = report.patch.as_ref();
     // Empty when not assessed (no SOFTWARE, product or patch level unknown), never a false 0.
     let security = report.security.as_ref().filter(|s| s.status == crate::security::SecurityStatus::Assessed);
-    let mut fired: Vec<&str> = report.findings.iter().map(|f| f.rule).collect();
+    let mut fired: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
     fired.dedup();
     let time = |t: Option<crate::load::filetime::FileTime>| t.and_then(|t| t.to_rfc3339()).unwrap_or_default();
     vec![

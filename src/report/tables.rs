@@ -43,7 +43,7 @@ fn text(value: &Value, key: &str) -> String {
 /// context ones from other control sets included: their `strength` says so).
 pub fn operation_rows(report: &MachineReport) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
-    for finding in report.findings.iter().filter(|f| f.rule.starts_with("pending_file_rename_operations")) {
+    for finding in report.findings.iter().filter(|f| f.rule.rule().check == crate::rules::Check::PendingFileRenames) {
         let Some(operations) = finding.data.get("operations").and_then(|o| o.as_array()) else { continue };
         for operation in operations {
             rows.push(vec![

@@ -254,8 +254,12 @@ pub fn render_styled(report: &MachineReport, style: Style) -> String {
     if !report.not_evaluated.is_empty() {
         let _ = writeln!(out, "not evaluated:");
         // The volatile rules cannot be seen in any hive saved from disk: one line for all.
-        let volatile: Vec<&str> =
-            report.not_evaluated.iter().filter(|n| n.reason == NotEvaluatedReason::Volatile).map(|n| n.rule).collect();
+        let volatile: Vec<&str> = report
+            .not_evaluated
+            .iter()
+            .filter(|n| n.reason == NotEvaluatedReason::Volatile)
+            .map(|n| n.rule.as_str())
+            .collect();
         if !volatile.is_empty() {
             let _ = writeln!(out, "  not observable in a hive saved from disk (volatile): {}", volatile.join(", "));
         }
@@ -264,8 +268,8 @@ pub fn render_styled(report: &MachineReport, style: Style) -> String {
         for item in report.not_evaluated.iter().filter(|n| n.reason != NotEvaluatedReason::Volatile) {
             match groups.iter_mut().find(|(reason, detail, _)| *reason == item.reason.label() && *detail == item.detail)
             {
-                Some((_, _, rules)) => rules.push(item.rule),
-                None => groups.push((item.reason.label(), &item.detail, vec![item.rule])),
+                Some((_, _, rules)) => rules.push(item.rule.as_str()),
+                None => groups.push((item.reason.label(), &item.detail, vec![item.rule.as_str()])),
             }
         }
         for (reason, detail, rules) in groups {
@@ -392,7 +396,7 @@ pub fn render_summary(rows: &[SummaryRow], style: Style) -> String {
     let volatile: Vec<&str> = crate::rules::RULES
         .iter()
         .filter(|r| r.volatility == crate::rules::Volatility::Volatile)
-        .map(|r| r.id)
+        .map(|r| r.id.as_str())
         .collect();
     let _ = writeln!(
         out,

@@ -82,10 +82,131 @@ pub enum Check {
     WindowsSetup,
 }
 
+/// Declares [`RuleId`]: one variant per row of [`RULES`], in table order, with its id.
+macro_rules! rule_ids {
+    ($($variant:ident => $id:literal,)*) => {
+        /// A rule of the table, by name. Code that treats one rule specially names it with
+        /// this enum, never with its id string; the string is for users (`--skip-rule`,
+        /// reports). Serialises as the id.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum RuleId {
+            $($variant,)*
+        }
+
+        impl RuleId {
+            /// Every rule, in table order.
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant,)*];
+
+            /// The id users see: `pending_file_rename_operations`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(RuleId::$variant => $id,)*
+                }
+            }
+        }
+    };
+}
+
+rule_ids! {
+    PendingFileRenameOperations => "pending_file_rename_operations",
+    PendingFileRenameOperations2 => "pending_file_rename_operations2",
+    SessionManagerFileRenameOperations => "session_manager_file_rename_operations",
+    SessionManagerSetupExecute => "session_manager_setup_execute",
+    NetlogonJoinDomain => "netlogon_join_domain",
+    NetlogonAvoidSpnSet => "netlogon_avoid_spn_set",
+    NetlogonDcpromoRebootHint => "netlogon_dcpromo_reboot_hint",
+    ComputerRenameNetbios => "computer_rename_netbios",
+    ComputerRenameDns => "computer_rename_dns",
+    SaltMinionRebootWitnessed => "salt_minion_reboot_witnessed",
+    TrustedinstallerAutostart => "trustedinstaller_autostart",
+    WuRebootRequired => "wu_reboot_required",
+    WuPostRebootReporting => "wu_post_reboot_reporting",
+    WuServicesPending => "wu_services_pending",
+    WuOrchestratorRebootRequired => "wu_orchestrator_reboot_required",
+    WuUxRebootRequired => "wu_ux_reboot_required",
+    CbsRebootPending => "cbs_reboot_pending",
+    CbsRebootInProgress => "cbs_reboot_in_progress",
+    CbsPackagesPending => "cbs_packages_pending",
+    CbsSessionsPendingIncomplete => "cbs_sessions_pending_incomplete",
+    CbsExecuteState => "cbs_execute_state",
+    CbsServicingInProgress => "cbs_servicing_in_progress",
+    ComponentsPendingTransaction => "components_pending_transaction",
+    UpdateExeVolatile => "update_exe_volatile",
+    UpdateExeVolatileValueForm => "update_exe_volatile_value_form",
+    ServermanagerCurrentRebootAttempts => "servermanager_current_reboot_attempts",
+    ServermanagerRestartRequired => "servermanager_restart_required",
+    RunonceDvdRebootSignal => "runonce_dvd_reboot_signal",
+    SccmRebootData => "sccm_reboot_data",
+    IntuneImeRebootFlag => "intune_ime_reboot_flag",
+    AppvPendingTasks => "appv_pending_tasks",
+    MsiInProgress => "msi_in_progress",
+    WixBurnRebootRequired => "wix_burn_reboot_required",
+    CbsCumulativeUpdateInstallPending => "cbs_cumulative_update_install_pending",
+    WindowsSetupPending => "windows_setup_pending",
+}
+
+impl RuleId {
+    /// The rule's row of the table.
+    pub fn rule(self) -> &'static Rule {
+        // `ALL` and `RULES` are in the same order (checked by a test).
+        &RULES[self as usize]
+    }
+
+    /// The rule with this id, compared case-insensitively as `--skip-rule` does.
+    pub fn from_id(id: &str) -> Option<RuleId> {
+        RuleId::ALL.iter().copied().find(|rule| rule.as_str().eq_ignore_ascii_case(id))
+    }
+
+    /// Servicing-stack rules: when one fires, the CBS package list says which update waits.
+    pub fn is_servicing(self) -> bool {
+        matches!(
+            self,
+            RuleId::CbsRebootPending
+                | RuleId::CbsRebootInProgress
+                | RuleId::CbsPackagesPending
+                | RuleId::CbsSessionsPendingIncomplete
+                | RuleId::CbsExecuteState
+                | RuleId::CbsServicingInProgress
+                | RuleId::CbsCumulativeUpdateInstallPending
+                | RuleId::ComponentsPendingTransaction
+        )
+    }
+}
+
+impl std::fmt::Display for RuleId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for RuleId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for RuleId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for RuleId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<RuleId> for &str {
+    fn eq(&self, other: &RuleId) -> bool {
+        *self == other.as_str()
+    }
+}
+
 /// One indicator.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rule {
-    pub id: &'static str,
+    pub id: RuleId,
     /// Row number in indicators.md.
     pub number: u8,
     pub hive: HiveKind,
@@ -105,10 +226,14 @@ pub struct Rule {
 
 const CBS: &str = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing";
 
+/// SOFTWARE key of every CBS package (the per-patch view and the patch level walk it; the
+/// `cbs_packages_pending` and cumulative-update rows name it too).
+pub const CBS_PACKAGES_KEY: &str = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Packages";
+
 /// Every indicator a hive can show, in catalogue order.
 pub static RULES: &[Rule] = &[
     Rule {
-        id: "pending_file_rename_operations",
+        id: RuleId::PendingFileRenameOperations,
         number: 1,
         hive: HiveKind::System,
         keys: &["<CS>\\Control\\Session Manager"],
@@ -121,7 +246,7 @@ pub static RULES: &[Rule] = &[
         source: "MoveFileEx docs; Windows 2000 Resource Kit cc960241; hansr 2006",
     },
     Rule {
-        id: "pending_file_rename_operations2",
+        id: RuleId::PendingFileRenameOperations2,
         number: 2,
         hive: HiveKind::System,
         keys: &["<CS>\\Control\\Session Manager"],
@@ -134,7 +259,7 @@ pub static RULES: &[Rule] = &[
         source: "ReactOS sminit.c / move.c; Windows Internals via Symantec article",
     },
     Rule {
-        id: "session_manager_file_rename_operations",
+        id: RuleId::SessionManagerFileRenameOperations,
         number: 3,
         hive: HiveKind::System,
         keys: &["<CS>\\Control\\Session Manager\\FileRenameOperations"],
@@ -147,7 +272,7 @@ pub static RULES: &[Rule] = &[
         source: "Windows 2000 Resource Kit registry reference",
     },
     Rule {
-        id: "session_manager_setup_execute",
+        id: RuleId::SessionManagerSetupExecute,
         number: 4,
         hive: HiveKind::System,
         keys: &["<CS>\\Control\\Session Manager"],
@@ -160,7 +285,7 @@ pub static RULES: &[Rule] = &[
         source: "Microsoft servicing blog (joscon); guyrleech part 2",
     },
     Rule {
-        id: "netlogon_join_domain",
+        id: RuleId::NetlogonJoinDomain,
         number: 5,
         hive: HiveKind::System,
         keys: &["<CS>\\Services\\Netlogon\\JoinDomain"],
@@ -173,7 +298,7 @@ pub static RULES: &[Rule] = &[
         source: "Salt #49675; Puppet; Boxstarter",
     },
     Rule {
-        id: "netlogon_avoid_spn_set",
+        id: RuleId::NetlogonAvoidSpnSet,
         number: 6,
         hive: HiveKind::System,
         keys: &["<CS>\\Services\\Netlogon\\AvoidSpnSet"],
@@ -186,7 +311,7 @@ pub static RULES: &[Rule] = &[
         source: "Salt; Boxstarter; NetJoinDomain NETSETUP_DEFER_SPN_SET",
     },
     Rule {
-        id: "netlogon_dcpromo_reboot_hint",
+        id: RuleId::NetlogonDcpromoRebootHint,
         number: 7,
         hive: HiveKind::System,
         keys: &["<CS>\\Services\\Netlogon\\Parameters"],
@@ -199,7 +324,7 @@ pub static RULES: &[Rule] = &[
         source: "ActiveDirectoryDsc PR #743",
     },
     Rule {
-        id: "computer_rename_netbios",
+        id: RuleId::ComputerRenameNetbios,
         number: 8,
         hive: HiveKind::System,
         keys: &["<CS>\\Control\\ComputerName\\ComputerName"],
@@ -212,7 +337,7 @@ pub static RULES: &[Rule] = &[
         source: "Puppet; Chocolatey; ComputerManagementDsc",
     },
     Rule {
-        id: "computer_rename_dns",
+        id: RuleId::ComputerRenameDns,
         number: 9,
         hive: HiveKind::System,
         keys: &["<CS>\\Services\\Tcpip\\Parameters"],
@@ -225,7 +350,7 @@ pub static RULES: &[Rule] = &[
         source: "Salt win_system.py",
     },
     Rule {
-        id: "salt_minion_reboot_witnessed",
+        id: RuleId::SaltMinionRebootWitnessed,
         number: 10,
         hive: HiveKind::System,
         keys: &["<CS>\\Services\\salt-minion\\Volatile-Data"],
@@ -238,7 +363,7 @@ pub static RULES: &[Rule] = &[
         source: "Salt win_system.py",
     },
     Rule {
-        id: "trustedinstaller_autostart",
+        id: RuleId::TrustedinstallerAutostart,
         number: 11,
         hive: HiveKind::System,
         keys: &["<CS>\\Services\\TrustedInstaller"],
@@ -251,7 +376,7 @@ pub static RULES: &[Rule] = &[
         source: "guyrleech, Reasons for Reboots part 2",
     },
     Rule {
-        id: "wu_reboot_required",
+        id: RuleId::WuRebootRequired,
         number: 12,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\RebootRequired"],
@@ -264,7 +389,7 @@ pub static RULES: &[Rule] = &[
         source: "hansr 2006 (Microsoft); nearly all live tools",
     },
     Rule {
-        id: "wu_post_reboot_reporting",
+        id: RuleId::WuPostRebootReporting,
         number: 13,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\PostRebootReporting"],
@@ -277,7 +402,7 @@ pub static RULES: &[Rule] = &[
         source: "Salt; A. Bertram",
     },
     Rule {
-        id: "wu_services_pending",
+        id: RuleId::WuServicesPending,
         number: 14,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Services\\Pending"],
@@ -290,7 +415,7 @@ pub static RULES: &[Rule] = &[
         source: "Adam the Automator table",
     },
     Rule {
-        id: "wu_orchestrator_reboot_required",
+        id: RuleId::WuOrchestratorRebootRequired,
         number: 15,
         hive: HiveKind::Software,
         keys: &[
@@ -306,7 +431,7 @@ pub static RULES: &[Rule] = &[
         source: "community scripts",
     },
     Rule {
-        id: "wu_ux_reboot_required",
+        id: RuleId::WuUxRebootRequired,
         number: 16,
         hive: HiveKind::Software,
         keys: &["Microsoft\\WindowsUpdate\\UX\\StateVariables"],
@@ -319,7 +444,7 @@ pub static RULES: &[Rule] = &[
         source: "Toast-Notification-Script issue #43",
     },
     Rule {
-        id: "cbs_reboot_pending",
+        id: RuleId::CbsRebootPending,
         number: 17,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending"],
@@ -332,7 +457,7 @@ pub static RULES: &[Rule] = &[
         source: "ConfigMgr prerequisite check (Microsoft); Azure offline repair script; nearly all tools",
     },
     Rule {
-        id: "cbs_reboot_in_progress",
+        id: RuleId::CbsRebootInProgress,
         number: 18,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootInProgress"],
@@ -345,7 +470,7 @@ pub static RULES: &[Rule] = &[
         source: "Salt; Azure repair script; LegacyUpdate",
     },
     Rule {
-        id: "cbs_packages_pending",
+        id: RuleId::CbsPackagesPending,
         number: 19,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\PackagesPending"],
@@ -358,7 +483,7 @@ pub static RULES: &[Rule] = &[
         source: "Salt; Azure repair script; LegacyUpdate",
     },
     Rule {
-        id: "cbs_sessions_pending_incomplete",
+        id: RuleId::CbsSessionsPendingIncomplete,
         number: 20,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\SessionsPending"],
@@ -371,7 +496,7 @@ pub static RULES: &[Rule] = &[
         source: "Azure win-fix-pending-servicing.ps1",
     },
     Rule {
-        id: "cbs_execute_state",
+        id: RuleId::CbsExecuteState,
         number: 21,
         hive: HiveKind::Software,
         keys: &[CBS],
@@ -384,7 +509,7 @@ pub static RULES: &[Rule] = &[
         source: "LegacyUpdate",
     },
     Rule {
-        id: "cbs_servicing_in_progress",
+        id: RuleId::CbsServicingInProgress,
         number: 22,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Interface"],
@@ -397,7 +522,7 @@ pub static RULES: &[Rule] = &[
         source: "ansible.windows win_updates",
     },
     Rule {
-        id: "components_pending_transaction",
+        id: RuleId::ComponentsPendingTransaction,
         number: 23,
         hive: HiveKind::Components,
         keys: &[""],
@@ -410,7 +535,7 @@ pub static RULES: &[Rule] = &[
         source: "Microsoft Stop 7B article; Microsoft psSDP scripts; Azure repair script",
     },
     Rule {
-        id: "update_exe_volatile",
+        id: RuleId::UpdateExeVolatile,
         number: 24,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Updates\\UpdateExeVolatile", "Wow6432Node\\Microsoft\\Updates\\UpdateExeVolatile"],
@@ -423,7 +548,7 @@ pub static RULES: &[Rule] = &[
         source: "Exchange Server Analyzer Cc164360 (Microsoft); CSS-Exchange",
     },
     Rule {
-        id: "update_exe_volatile_value_form",
+        id: RuleId::UpdateExeVolatileValueForm,
         number: 25,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Updates", "Wow6432Node\\Microsoft\\Updates"],
@@ -436,7 +561,7 @@ pub static RULES: &[Rule] = &[
         source: "Salt; Puppet; Chocolatey",
     },
     Rule {
-        id: "servermanager_current_reboot_attempts",
+        id: RuleId::ServermanagerCurrentRebootAttempts,
         number: 26,
         hive: HiveKind::Software,
         keys: &["Microsoft\\ServerManager"],
@@ -449,7 +574,7 @@ pub static RULES: &[Rule] = &[
         source: "ConfigMgr prerequisite check (Microsoft); Salt",
     },
     Rule {
-        id: "servermanager_restart_required",
+        id: RuleId::ServermanagerRestartRequired,
         number: 27,
         hive: HiveKind::Software,
         keys: &["Microsoft\\ServerManager\\ServicingStorage\\ServerComponentCache"],
@@ -462,7 +587,7 @@ pub static RULES: &[Rule] = &[
         source: "ansible.windows setup (PR #78)",
     },
     Rule {
-        id: "runonce_dvd_reboot_signal",
+        id: RuleId::RunonceDvdRebootSignal,
         number: 28,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\RunOnce"],
@@ -475,7 +600,7 @@ pub static RULES: &[Rule] = &[
         source: "Salt; A. Bertram",
     },
     Rule {
-        id: "sccm_reboot_data",
+        id: RuleId::SccmRebootData,
         number: 29,
         hive: HiveKind::Software,
         keys: &["Microsoft\\SMS\\Mobile Client\\Reboot Management\\RebootData"],
@@ -488,7 +613,7 @@ pub static RULES: &[Rule] = &[
         source: "ConfigMgr client reboot internals (Umair Khan, Microsoft)",
     },
     Rule {
-        id: "intune_ime_reboot_flag",
+        id: RuleId::IntuneImeRebootFlag,
         number: 30,
         hive: HiveKind::Software,
         keys: &["Microsoft\\IntuneManagementExtension\\RebootSettings\\RebootFlag"],
@@ -501,7 +626,7 @@ pub static RULES: &[Rule] = &[
         source: "PSAppDeployToolkit Get-ADTPendingReboot",
     },
     Rule {
-        id: "appv_pending_tasks",
+        id: RuleId::AppvPendingTasks,
         number: 31,
         hive: HiveKind::Software,
         keys: &["Microsoft\\AppV\\Client\\PendingTasks"],
@@ -514,7 +639,7 @@ pub static RULES: &[Rule] = &[
         source: "PSAppDeployToolkit (with corrected path)",
     },
     Rule {
-        id: "msi_in_progress",
+        id: RuleId::MsiInProgress,
         number: 32,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\Installer\\InProgress"],
@@ -527,7 +652,7 @@ pub static RULES: &[Rule] = &[
         source: "community scripts",
     },
     Rule {
-        id: "wix_burn_reboot_required",
+        id: RuleId::WixBurnRebootRequired,
         number: 33,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\Uninstall"],
@@ -542,7 +667,7 @@ pub static RULES: &[Rule] = &[
     // Not in the indicator catalogue: the per-patch view of the servicing store (patch-level
     // reference, section 3.3), reported as evidence of its own with the update's KB.
     Rule {
-        id: "cbs_cumulative_update_install_pending",
+        id: RuleId::CbsCumulativeUpdateInstallPending,
         number: 34,
         hive: HiveKind::Software,
         keys: &["Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Packages"],
@@ -558,7 +683,7 @@ pub static RULES: &[Rule] = &[
     // Windows Setup instead of a normal start. `Setup` sits at the SYSTEM root, outside every
     // control set.
     Rule {
-        id: "windows_setup_pending",
+        id: RuleId::WindowsSetupPending,
         number: 35,
         hive: HiveKind::System,
         keys: &["Setup"],
@@ -574,7 +699,7 @@ pub static RULES: &[Rule] = &[
 
 /// The rule with this id.
 pub fn rule(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.id == id)
+    RULES.iter().find(|r| r.id.as_str() == id)
 }
 
 /// A rule id that names no rule of the table, with the ids that look like it.
@@ -597,7 +722,7 @@ fn close_ids_hint(close: &[&str]) -> String {
 /// Checks ids given by a user (`--skip-rule`): each must name a rule, case-insensitively.
 pub fn validate_ids(ids: &[String]) -> Result<(), UnknownRule> {
     for id in ids {
-        if !RULES.iter().any(|r| r.id.eq_ignore_ascii_case(id)) {
+        if RuleId::from_id(id).is_none() {
             return Err(UnknownRule { id: id.clone(), close: close_ids(id) });
         }
     }
@@ -612,9 +737,10 @@ fn close_ids(id: &str) -> Vec<&'static str> {
     let mut scored: Vec<(usize, &'static str)> = RULES
         .iter()
         .filter_map(|rule| {
-            let distance = edit_distance(&wanted, rule.id);
-            let contains = wanted.len() >= 3 && (rule.id.contains(&wanted) || wanted.contains(rule.id));
-            (distance <= allowed || contains).then_some((distance, rule.id))
+            let id = rule.id.as_str();
+            let distance = edit_distance(&wanted, id);
+            let contains = wanted.len() >= 3 && (id.contains(&wanted) || wanted.contains(id));
+            (distance <= allowed || contains).then_some((distance, id))
         })
         .collect();
     scored.sort();
@@ -646,9 +772,14 @@ mod tests {
         for (index, rule) in RULES.iter().enumerate() {
             assert_eq!(rule.number as usize, index + 1, "{}", rule.id);
             assert_eq!(RULES.iter().filter(|r| r.id == rule.id).count(), 1, "{}", rule.id);
+            assert_eq!(RuleId::ALL[index], rule.id, "RuleId order follows the table");
+            assert_eq!(rule.id.rule().number, rule.number);
+            assert_eq!(RuleId::from_id(&rule.id.as_str().to_ascii_uppercase()), Some(rule.id));
         }
         // The 33 indicators of the catalogue, plus the cumulative-update and setup rows.
         assert_eq!(RULES.len(), 35);
+        assert_eq!(RuleId::ALL.len(), RULES.len());
+        assert_eq!(serde_json::to_string(&RuleId::MsiInProgress).unwrap(), "\"msi_in_progress\"");
     }
 
     #[test]
@@ -683,7 +814,7 @@ mod tests {
         for rule in RULES {
             let uses_cs = rule.keys.iter().any(|k| k.contains("<CS>"));
             // SYSTEM\Setup is at the hive root, outside every control set.
-            let system_rule_with_control_set = rule.hive == HiveKind::System && rule.id != "windows_setup_pending";
+            let system_rule_with_control_set = rule.hive == HiveKind::System && rule.id != RuleId::WindowsSetupPending;
             assert_eq!(uses_cs, system_rule_with_control_set, "{}", rule.id);
         }
     }

@@ -8,7 +8,7 @@ use crate::load::reader::{name_order_key, DwordCell, Key, ReadError};
 use crate::patch::ROLLUP_PREFIX;
 
 pub const SERVICING_KEY: &str = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing";
-pub const PACKAGES_KEY: &str = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\Packages";
+pub use crate::rules::catalogue::CBS_PACKAGES_KEY as PACKAGES_KEY;
 
 pub use crate::context::cbs::{kb_from_package_name, state_name, waits_for_reboot, PendingPackage};
 

@@ -10,7 +10,7 @@ use crate::load::pending_renames;
 use crate::load::reader::{type_name, HiveReader, Key, ReadError, ValueData};
 use crate::load::HiveFile;
 use crate::patch::{self, AsOfSource, PatchAssessment};
-use crate::rules::catalogue::{Check, Rule, Strength, Volatility, RULES};
+use crate::rules::catalogue::{Check, Rule, RuleId, Strength, Volatility, RULES};
 use crate::rules::cbs::{self, PackageSearch, PackageSearchMode, PendingPackage};
 use crate::rules::context::{self, MachineContext};
 use crate::rules::pfro::ClassifiedRenames;
@@ -277,7 +277,7 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                 format!("{value_name} = {shown}"),
                 json!({"type": type_name(data_type), "value": shown}),
             );
-            if rule.id == "update_exe_volatile" {
+            if rule.id == RuleId::UpdateExeVolatile {
                 let flags = number.unwrap_or(0);
                 finding.summary = format!("{value_name} = {flags}: {}", update_exe_meaning(flags));
                 // Written by the XP/2003-era package installer; on Vista and later a value
@@ -607,7 +607,7 @@ fn other_control_set_renames(scope: &Scope<'_>, choice: &ControlSetChoice, facts
 }
 
 fn skipped(rule: &Rule, options: &RuleOptions) -> bool {
-    options.skip.iter().any(|id| id.eq_ignore_ascii_case(rule.id))
+    options.skip.iter().any(|id| RuleId::from_id(id) == Some(rule.id))
 }
 
 fn not_evaluated_for_slot(rule: &Rule, slot: HiveSlot<'_>) -> Option<NotEvaluated> {
@@ -776,10 +776,10 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
     }
     // A switched-off rule reports nothing at all, its context findings (renames in other
     // control sets) included.
-    evidence.findings.retain(|f| !options.skip.iter().any(|id| id.eq_ignore_ascii_case(f.rule)));
+    evidence.findings.retain(|f| !options.skip.iter().any(|id| RuleId::from_id(id) == Some(f.rule)));
 
     if context.windows_setup.stage.is_some() {
-        for finding in evidence.findings.iter_mut().filter(|f| f.rule == "session_manager_setup_execute") {
+        for finding in evidence.findings.iter_mut().filter(|f| f.rule == RuleId::SessionManagerSetupExecute) {
             if finding.summary.to_ascii_lowercase().contains("setupcl") {
                 finding.notes.push(
                     "setupcl.exe is Windows Setup's specialize-pass tool (it runs after a sysprep generalize), not servicing"
@@ -789,16 +789,14 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
         }
     }
 
-    if let Some(update_finding) = evidence.findings.iter().find(|f| f.rule == "wu_reboot_required") {
+    if let Some(update_finding) = evidence.findings.iter().find(|f| f.rule == RuleId::WuRebootRequired) {
         if let Some(values) = update_finding.data.get("values").and_then(|v| v.as_object()) {
             evidence.reboot_required_updates = values.keys().cloned().collect();
         }
     }
 
     if let Some(scope) = scopes.iter().find(|s| s.kind == HiveKind::Software) {
-        let servicing_fired = evidence.findings.iter().any(|f| {
-            f.strength.decides() && (f.rule.starts_with("cbs_") || f.rule == "components_pending_transaction")
-        });
+        let servicing_fired = evidence.findings.iter().any(|f| f.strength.decides() && f.rule.is_servicing());
         let mode = match options.package_scan {
             PackageScan::Always => Some(PackageSearchMode::RecordsFirst),
             PackageScan::Full => Some(PackageSearchMode::FullWalk),

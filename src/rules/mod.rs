@@ -16,13 +16,13 @@ use serde::Serialize;
 use crate::load::filetime::FileTime;
 use crate::load::kind::HiveKind;
 
-pub use catalogue::{validate_ids, Check, Rule, Strength, UnknownRule, Volatility, RULES};
+pub use catalogue::{validate_ids, Check, Rule, RuleId, Strength, UnknownRule, Volatility, RULES};
 pub use evaluate::{evaluate, Evidence, HiveSlot, MachineHives, RuleOptions};
 
 /// One piece of evidence: a rule that fired, where, and what the registry holds.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub strength: Strength,
     pub hive: HiveKind,
     /// Path of the hive file the finding came from.
@@ -80,7 +80,7 @@ impl NotEvaluatedReason {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NotEvaluated {
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub reason: NotEvaluatedReason,
     pub detail: String,
 }
