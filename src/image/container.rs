@@ -1,9 +1,8 @@
 //! Image containers that are not raw: recognised by their magic so that the user is told
 //! how to convert them instead of getting "no partition table".
 //!
-//! Only raw images are read. Readers for these formats exist as young single-author crates
-//! (and `ewf` is Apache-2.0 only, which would force GPL-3.0 on this GPL-2.0-or-later
-//! program); the conversion tools are mature and verify what they convert.
+//! Formats without a reader here are refused with the command that converts them; the
+//! conversion tools are mature and verify what they convert.
 
 /// A container format that has to be converted to raw first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
