@@ -97,7 +97,7 @@ fn system_hives_reproduce_expected_facts() {
             Value::Null => assert!(pfro.is_empty(), "{name}"),
             expected_pfro => {
                 assert_eq!(pfro.len(), 1, "{name}");
-                let data = &pfro[0].data;
+                let data = &serde_json::to_value(&pfro[0].data).unwrap();
                 assert_eq!(data["data_bytes"], expected_pfro["data_bytes"], "{name}");
                 assert_eq!(data["deletes"], expected_pfro["deletes"], "{name}");
                 assert_eq!(data["renames"], expected_pfro["renames"], "{name}");
@@ -126,7 +126,8 @@ fn pfro_of_the_windows_10_hive_is_rated_strong_with_classes() {
     let report = scan_folder(&corpus.join("win10-1903"));
     let pfro = report.findings.iter().find(|f| f.rule == "pending_file_rename_operations").unwrap();
     assert_eq!(pfro.strength, rebootscan::rules::Strength::Strong);
-    let counts = &pfro.data["counts"];
+    let data = serde_json::to_value(&pfro.data).unwrap();
+    let counts = &data["counts"];
     let total: u64 = counts.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(total, 101);
     // Printer-driver servicing: the spool\DRIVERS renames are Windows system files; the
@@ -198,7 +199,8 @@ fn every_operation_of_the_windows_10_hive_has_its_reviewed_class() {
     };
     let report = scan_folder(&corpus.join("win10-1903"));
     let pfro = report.findings.iter().find(|f| f.rule == "pending_file_rename_operations").unwrap();
-    let operations = pfro.data["operations"].as_array().unwrap();
+    let data = serde_json::to_value(&pfro.data).unwrap();
+    let operations = data["operations"].as_array().unwrap();
     assert_eq!(operations.len(), WIN10_1903_CLASSES.len());
     for (operation, expected) in operations.iter().zip(WIN10_1903_CLASSES) {
         assert_eq!(
@@ -207,7 +209,7 @@ fn every_operation_of_the_windows_10_hive_has_its_reviewed_class() {
             operation["index"], operation["op"], operation["source_path"], operation["target_path"]
         );
     }
-    let counts = &pfro.data["counts"];
+    let counts = &data["counts"];
     assert_eq!(counts["windows_system"], 35);
     assert_eq!(counts["program_files"], 1);
     assert_eq!(counts["temp_cleanup"], 65);

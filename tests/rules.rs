@@ -504,9 +504,10 @@ fn temp_only_renames_are_weak_and_not_pending() {
     let report = machine.scan();
     let finding = fired(&report, "pending_file_rename_operations")[0];
     assert_eq!(finding.strength, Strength::Weak);
-    assert_eq!(finding.data["counts"]["temp_cleanup"], 2);
-    assert_eq!(finding.data["operations"][0]["op"], "delete");
-    assert_eq!(finding.data["operations"][0]["target"], serde_json::Value::Null);
+    let data = serde_json::to_value(&finding.data).unwrap();
+    assert_eq!(data["counts"]["temp_cleanup"], 2);
+    assert_eq!(data["operations"][0]["op"], "delete");
+    assert_eq!(data["operations"][0]["target"], serde_json::Value::Null);
     assert_eq!(report.verdict, Verdict::NotPending);
 }
 
@@ -598,7 +599,8 @@ fn names_match_in_any_case() {
     for expected in ["pending_file_rename_operations", "computer_rename_dns", "cbs_reboot_pending"] {
         assert!(rules.contains(&expected), "{expected}: {rules:?}");
     }
-    assert_eq!(fired(&report, "pending_file_rename_operations")[0].data["counts"]["program_files"], 1);
+    let data = serde_json::to_value(&fired(&report, "pending_file_rename_operations")[0].data).unwrap();
+    assert_eq!(data["counts"]["program_files"], 1);
 }
 
 #[test]

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::image::container::{self, Container};
@@ -15,8 +14,10 @@ use crate::image::pe_version::{self, PeError};
 use crate::image::source::{self, ImageSpec, OpenImageError};
 use crate::image::volume::{NtfsVolume, VolumeError};
 use crate::load::base_block::BaseBlock;
+use crate::load::pending_renames::OperationKind;
 use crate::load::{HiveFile, LoadError, LoadOptions};
 use crate::report::{FileError, InputFile};
+use crate::rules::data::{FileOnVolume, FileStatus, RenameOnVolume};
 use crate::rules::Finding;
 use crate::source::{EntryKind, FileProblem, FileTree};
 
@@ -489,54 +490,46 @@ fn system_root_drive(hive: &HiveFile) -> Result<Option<String>, crate::load::rea
 }
 
 /// What was found at one path of a pending rename.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileCheck {
-    /// `present`, `missing`, `unreadable` or `not_checked`.
-    status: &'static str,
-    version: Option<String>,
-    detail: Option<String>,
-}
+type FileCheck = FileOnVolume;
 
-impl FileCheck {
-    fn new(status: &'static str, version: Option<String>, detail: Option<String>) -> FileCheck {
-        FileCheck { status, version, detail }
-    }
+fn file_check(status: FileStatus, version: Option<String>, detail: Option<String>) -> FileCheck {
+    FileOnVolume { status, version, detail }
 }
 
 impl OpenedVolume {
     /// Looks up a plain (DOS) path on this volume and reads its PE version.
     fn check(&mut self, dos_path: &str) -> FileCheck {
         let Some(volume) = self.volume.as_mut() else {
-            return FileCheck::new("not_checked", None, Some("the volume could not be opened".into()));
+            return file_check(FileStatus::NotChecked, None, Some("the volume could not be opened".into()));
         };
         let bytes = dos_path.as_bytes();
         let has_drive = bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' && bytes[2] == b'\\';
         if !has_drive {
-            return FileCheck::new("not_checked", None, Some("not a path on a drive letter".into()));
+            return file_check(FileStatus::NotChecked, None, Some("not a path on a drive letter".into()));
         }
         let drive = dos_path[..2].to_ascii_uppercase();
         if drive != self.system_drive {
-            return FileCheck::new(
-                "not_checked",
+            return file_check(
+                FileStatus::NotChecked,
                 None,
                 Some(format!("on drive {drive}, not on this volume ({})", self.system_drive)),
             );
         }
         let components: Vec<&str> = dos_path[3..].split('\\').filter(|c| !c.is_empty() && *c != ".").collect();
         if components.is_empty() {
-            return FileCheck::new("not_checked", None, Some("the root folder".into()));
+            return file_check(FileStatus::NotChecked, None, Some("the root folder".into()));
         }
         let looked_up = crate::source::with_file(volume.as_mut(), &components, PE_READ_BUDGET, |file| {
             (file.len(), pe_version::read_version(file))
         });
         match looked_up {
-            Ok(None) => FileCheck::new("missing", None, None),
-            Ok(Some((_, Ok(version)))) => FileCheck::new("present", Some(version.file_version), None),
+            Ok(None) => file_check(FileStatus::Missing, None, None),
+            Ok(Some((_, Ok(version)))) => file_check(FileStatus::Present, Some(version.file_version), None),
             Ok(Some((size, Err(PeError::NotPe(why))))) => {
-                FileCheck::new("present", None, Some(format!("not a PE file ({why}; {size} bytes)")))
+                file_check(FileStatus::Present, None, Some(format!("not a PE file ({why}; {size} bytes)")))
             }
-            Ok(Some((_, Err(problem)))) => FileCheck::new("present", None, Some(problem.to_string())),
-            Err(problem) => FileCheck::new("unreadable", None, Some(problem.to_string())),
+            Ok(Some((_, Err(problem)))) => file_check(FileStatus::Present, None, Some(problem.to_string())),
+            Err(problem) => file_check(FileStatus::Unreadable, None, Some(problem.to_string())),
         }
     }
 
@@ -544,44 +537,23 @@ impl OpenedVolume {
     /// `staged_file`/`staged_version`/`staged_detail` for the file that will be moved into
     /// place, `current_file`/`current_version`/`current_detail` for the one it replaces.
     pub fn annotate(&mut self, findings: &mut [Finding]) {
-        for finding in findings.iter_mut().filter(|f| f.rule.rule().check == crate::rules::Check::PendingFileRenames) {
-            let mut operations = match finding.data.get_mut("operations").map(Value::take) {
-                Some(Value::Array(operations)) => operations,
-                Some(other) => {
-                    if let Some(slot) = finding.data.get_mut("operations") {
-                        *slot = other;
-                    }
-                    continue;
-                }
-                None => continue,
-            };
+        for finding in findings.iter_mut() {
+            let Some(data) = finding.data.pending_renames_mut() else { continue };
             let mut missing = Vec::new();
             let mut checked = 0usize;
-            for operation in operations.iter_mut() {
-                if operation.get("op").and_then(Value::as_str) != Some("rename") {
+            for pending in data.operations.iter_mut() {
+                if pending.operation.op != OperationKind::Rename {
                     continue;
                 }
-                let source = operation.get("source_path").and_then(Value::as_str).unwrap_or_default().to_string();
-                let target = operation.get("target_path").and_then(Value::as_str).unwrap_or_default().to_string();
-                let staged = self.check(&source);
-                let current = self.check(&target);
-                if staged.status == "missing" {
-                    missing.push(source.clone());
+                let staged = self.check(&pending.operation.source_path);
+                let current = self.check(pending.operation.target_path.as_deref().unwrap_or_default());
+                if staged.status == FileStatus::Missing {
+                    missing.push(pending.operation.source_path.clone());
                 }
-                if staged.status != "not_checked" {
+                if staged.status != FileStatus::NotChecked {
                     checked += 1;
                 }
-                if let Value::Object(fields) = operation {
-                    fields.insert("staged_file".into(), json!(staged.status));
-                    fields.insert("staged_version".into(), json!(staged.version));
-                    fields.insert("staged_detail".into(), json!(staged.detail));
-                    fields.insert("current_file".into(), json!(current.status));
-                    fields.insert("current_version".into(), json!(current.version));
-                    fields.insert("current_detail".into(), json!(current.detail));
-                }
-            }
-            if let Some(slot) = finding.data.get_mut("operations") {
-                *slot = Value::Array(operations);
+                pending.on_volume = Some(RenameOnVolume { staged, current });
             }
             if checked > 0 {
                 finding.notes.push(format!(

@@ -17,6 +17,16 @@ pub enum OperationKind {
     Rename,
 }
 
+impl OperationKind {
+    /// As in the JSON (`delete`, `rename`).
+    pub fn label(self) -> &'static str {
+        match self {
+            OperationKind::Delete => "delete",
+            OperationKind::Rename => "rename",
+        }
+    }
+}
+
 /// One queued boot-time file operation, in the order SMSS will run it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileOperation {

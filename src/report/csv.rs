@@ -61,10 +61,8 @@ fn pfro_count(report: &MachineReport, class: Option<OperationClass>) -> usize {
                 && f.strength != crate::rules::Strength::Context
         })
         .map(|f| match class {
-            None => f.data.get("operations").and_then(|o| o.as_array()).map_or(0, |o| o.len()),
-            Some(class) => {
-                f.data.get("counts").and_then(|c| c.get(class.label())).and_then(|n| n.as_u64()).unwrap_or(0) as usize
-            }
+            None => f.data.pending_renames().map_or(0, |r| r.operations.len()),
+            Some(class) => f.data.pending_renames().and_then(|r| r.counts.get(class.label()).copied()).unwrap_or(0),
         })
         .sum()
 }
@@ -78,9 +76,9 @@ fn pfro_deletes(report: &MachineReport) -> usize {
             (f.rule.rule().check == crate::rules::Check::PendingFileRenames)
                 && f.strength != crate::rules::Strength::Context
         })
-        .filter_map(|f| f.data.get("operations").and_then(|o| o.as_array()))
-        .flatten()
-        .filter(|o| o.get("op").and_then(|op| op.as_str()) == Some("delete"))
+        .filter_map(|f| f.data.pending_renames())
+        .flat_map(|r| &r.operations)
+        .filter(|o| o.operation.op == crate::load::pending_renames::OperationKind::Delete)
         .count()
 }
 

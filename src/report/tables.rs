@@ -31,39 +31,33 @@ pub const OPERATION_COLUMNS: &[&str] = &[
     "staged_version",
 ];
 
-fn text(value: &Value, key: &str) -> String {
-    match value.get(key) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
 /// The operation rows of one machine, in `OPERATION_COLUMNS` order (every PFRO finding,
 /// context ones from other control sets included: their `strength` says so).
 pub fn operation_rows(report: &MachineReport) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for finding in report.findings.iter().filter(|f| f.rule.rule().check == crate::rules::Check::PendingFileRenames) {
-        let Some(operations) = finding.data.get("operations").and_then(|o| o.as_array()) else { continue };
-        for operation in operations {
+        let Some(renames) = finding.data.pending_renames() else { continue };
+        for pending in &renames.operations {
+            let operation = &pending.operation;
+            let files = pending.on_volume.as_ref();
             rows.push(vec![
                 report.machine.clone(),
                 report.computer_name.clone().unwrap_or_default(),
                 finding.value.clone().unwrap_or_default(),
                 finding.key.clone(),
                 finding.strength.label().to_string(),
-                text(operation, "index"),
-                text(operation, "op"),
-                text(operation, "source"),
-                text(operation, "target"),
-                text(operation, "class"),
-                text(operation, "replace_existing"),
-                text(operation, "source_path"),
-                text(operation, "target_path"),
-                text(operation, "current_file"),
-                text(operation, "current_version"),
-                text(operation, "staged_file"),
-                text(operation, "staged_version"),
+                operation.index.to_string(),
+                operation.op.label().to_string(),
+                operation.source.clone(),
+                operation.target.clone().unwrap_or_default(),
+                pending.class.label().to_string(),
+                operation.replace_existing.to_string(),
+                operation.source_path.clone(),
+                operation.target_path.clone().unwrap_or_default(),
+                files.map(|f| f.current.status.label().to_string()).unwrap_or_default(),
+                files.and_then(|f| f.current.version.clone()).unwrap_or_default(),
+                files.map(|f| f.staged.status.label().to_string()).unwrap_or_default(),
+                files.and_then(|f| f.staged.version.clone()).unwrap_or_default(),
             ]);
         }
     }

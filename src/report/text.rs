@@ -4,55 +4,55 @@ use std::fmt::Write as _;
 
 use crate::report::escape::{self, EscapedLines};
 use crate::report::MachineReport;
+use crate::rules::data::{FileStatus, PendingOperation};
 use crate::rules::NotEvaluatedReason;
 use crate::verdict::Verdict;
 
 /// Operations of a PendingFileRenameOperations finding listed in text; JSON has them all.
 const OPERATIONS_SHOWN: usize = 12;
 
-fn operation_line(operation: &serde_json::Value) -> Option<String> {
-    let op = operation.get("op")?.as_str()?;
-    let source = operation.get("source_path")?.as_str()?;
-    let class = operation.get("class").and_then(|c| c.as_str()).unwrap_or("");
-    Some(match operation.get("target_path").and_then(|t| t.as_str()) {
+fn operation_line(pending: &PendingOperation) -> String {
+    let operation = &pending.operation;
+    let op = operation.op.label();
+    let source = &operation.source_path;
+    let class = pending.class.label();
+    match &operation.target_path {
         Some(target) => {
-            let replace = if operation.get("replace_existing").and_then(|r| r.as_bool()) == Some(true) {
-                " (replace existing)"
-            } else {
-                ""
-            };
+            let replace = if operation.replace_existing { " (replace existing)" } else { "" };
             format!("{op} {source} -> {target}{replace}  [{class}]")
         }
         None => format!("{op} {source}  [{class}]"),
-    })
+    }
 }
 
 /// For machines read from a disk image: what the rename does to the file's version, e.g.
 /// `System32\clbcatq.dll: 2001.12.4414.42 now, 2001.12.4414.46 after reboot`.
-fn staged_line(operation: &serde_json::Value) -> Option<String> {
-    let text = |key: &str| operation.get(key).and_then(|v| v.as_str());
-    let staged = text("staged_file")?;
+fn staged_line(pending: &PendingOperation) -> Option<String> {
+    let files = pending.on_volume.as_ref()?;
+    let (staged, current) = (&files.staged, &files.current);
     // Named as the Windows Update write-up does (`system32\clbcatq.dll`): the full path is on
     // the line above.
-    let full = text("target_path").unwrap_or("?");
+    let full = pending.operation.target_path.as_deref().unwrap_or("?");
     let target = full.get(3..).filter(|_| full.get(1..3) == Some(":\\")).map_or(full, |rest| {
         rest.get(..8).filter(|w| w.eq_ignore_ascii_case("windows\\")).and_then(|_| rest.get(8..)).unwrap_or(rest)
     });
-    if staged == "not_checked" {
-        return Some(format!("{target}: not looked up ({})", text("staged_detail").unwrap_or("?")));
+    if staged.status == FileStatus::NotChecked {
+        return Some(format!("{target}: not looked up ({})", staged.detail.as_deref().unwrap_or("?")));
     }
-    let now = match (text("current_version"), text("current_file"), text("current_detail")) {
-        (Some(version), _, _) => version,
-        (None, Some("missing"), _) => "no file",
-        (None, _, Some(detail)) => detail,
-        (None, status, None) => status.unwrap_or("?"),
+    let now = match (&current.version, current.status, &current.detail) {
+        (Some(version), _, _) => version.as_str(),
+        (None, FileStatus::Missing, _) => "no file",
+        (None, _, Some(detail)) => detail.as_str(),
+        (None, status, None) => status.label(),
     };
-    match (staged, text("staged_version"), text("staged_detail")) {
-        ("missing", _, _) => Some(format!(
+    match (staged.status, &staged.version, &staged.detail) {
+        (FileStatus::Missing, _, _) => Some(format!(
             "{target}: {now} now; the staged file is missing (already moved or cleaned up, or a stale entry)"
         )),
         (_, Some(after), _) => Some(format!("{target}: {now} now, {after} after reboot")),
-        (status, None, detail) => Some(format!("{target}: {now} now; staged file: {}", detail.unwrap_or(status))),
+        (status, None, detail) => {
+            Some(format!("{target}: {now} now; staged file: {}", detail.as_deref().unwrap_or(status.label())))
+        }
     }
 }
 
@@ -210,11 +210,10 @@ pub fn render_styled(report: &MachineReport, style: Style) -> String {
         );
         let written = finding.last_write.map(|t| format!("key last written {t}; ")).unwrap_or_default();
         let _ = writeln!(out, "      {written}{}", finding.summary);
-        if let Some(operations) = finding.data.get("operations").and_then(|o| o.as_array()) {
+        if let Some(renames) = finding.data.pending_renames() {
+            let operations = &renames.operations;
             for operation in operations.iter().take(OPERATIONS_SHOWN) {
-                if let Some(line) = operation_line(operation) {
-                    let _ = writeln!(out, "        {line}");
-                }
+                let _ = writeln!(out, "        {}", operation_line(operation));
                 if let Some(line) = staged_line(operation) {
                     let _ = writeln!(out, "          {line}");
                 }
@@ -223,9 +222,7 @@ pub fn render_styled(report: &MachineReport, style: Style) -> String {
                 let _ =
                     writeln!(out, "        … {} more (all are in --format json)", operations.len() - OPERATIONS_SHOWN);
             }
-        }
-        if let Some(malformed) = finding.data.get("malformed").and_then(|m| m.as_array()) {
-            for problem in malformed.iter().filter_map(|m| m.as_str()) {
+            for problem in &renames.malformed {
                 let _ = writeln!(out, "        malformed: {problem}");
             }
         }

@@ -1,7 +1,6 @@
 //! Runs the rule table against one machine's hives.
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::load::control_set::{self, ControlSetChoice};
 use crate::load::filetime::FileTime;
@@ -13,6 +12,10 @@ use crate::patch::{self, AsOfSource, PatchAssessment};
 use crate::rules::catalogue::{Check, Rule, RuleId, Strength, Volatility, RULES};
 use crate::rules::cbs::{self, PackageSearch, PackageSearchMode, PendingPackage};
 use crate::rules::context::{self, MachineContext};
+use crate::rules::data::{
+    CumulativeUpdate, DnsHostnameRename, FindingData, IncompleteSessions, KeyContents, NetbiosRename, ServicingProblem,
+    SubkeyList, ValueList, ValueMap, ValueShown, WindowsSetupData,
+};
 use crate::rules::pfro::ClassifiedRenames;
 use crate::rules::{Finding, NotEvaluated, NotEvaluatedReason};
 
@@ -88,6 +91,8 @@ pub struct Evidence {
     pub errors: Vec<(String, String)>,
 }
 
+// A transient return value, matched at once: boxing the finding would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     Found(Finding),
     Absent,
@@ -108,14 +113,7 @@ impl Scope<'_> {
         self.file.path.display().to_string()
     }
 
-    fn finding(
-        &self,
-        rule: &Rule,
-        key: &Key<'_>,
-        value: Option<&str>,
-        summary: String,
-        data: serde_json::Value,
-    ) -> Finding {
+    fn finding(&self, rule: &Rule, key: &Key<'_>, value: Option<&str>, summary: String, data: FindingData) -> Finding {
         Finding {
             rule: rule.id,
             strength: rule.strength,
@@ -133,11 +131,11 @@ impl Scope<'_> {
 
 const LISTED_NAMES_LIMIT: usize = 100;
 
-fn value_map(key: &Key<'_>) -> Result<serde_json::Map<String, serde_json::Value>, ReadError> {
-    let mut map = serde_json::Map::new();
+fn value_map(key: &Key<'_>) -> Result<ValueMap, ReadError> {
+    let mut map = ValueMap::new();
     for value in key.values()?.into_iter().take(LISTED_NAMES_LIMIT) {
         let shown = value.typed().map(|d| d.display()).unwrap_or_else(|e| format!("(unreadable: {})", e.problem));
-        map.insert(value.name().to_string(), json!(shown));
+        map.insert(value.name().to_string(), shown);
     }
     Ok(map)
 }
@@ -218,7 +216,13 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                 (0, 0) => format!("{} exists", key.path()),
                 (v, s) => format!("{} exists ({v} value(s), {s} subkey(s))", key.path()),
             };
-            Outcome::Found(scope.finding(rule, &key, None, summary, json!({"values": values, "subkeys": subkeys})))
+            Outcome::Found(scope.finding(
+                rule,
+                &key,
+                None,
+                summary,
+                FindingData::KeyExists(KeyContents { subkeys, values }),
+            ))
         }
         Check::KeyHasValues => {
             let values = value_map(&key)?;
@@ -226,7 +230,13 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                 Outcome::Absent
             } else {
                 let summary = format!("{} holds {} value(s)", key.path(), values.len());
-                Outcome::Found(scope.finding(rule, &key, None, summary, json!({"values": values})))
+                Outcome::Found(scope.finding(
+                    rule,
+                    &key,
+                    None,
+                    summary,
+                    FindingData::KeyHasValues(ValueList { values }),
+                ))
             }
         }
         Check::KeyHasSubkeys => {
@@ -235,7 +245,13 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                 Outcome::Absent
             } else {
                 let summary = format!("{} has {} subkey(s): {}", key.path(), subkeys.len(), subkeys.join(", "));
-                Outcome::Found(scope.finding(rule, &key, None, summary, json!({"subkeys": subkeys})))
+                Outcome::Found(scope.finding(
+                    rule,
+                    &key,
+                    None,
+                    summary,
+                    FindingData::KeyHasSubkeys(SubkeyList { subkeys }),
+                ))
             }
         }
         Check::ValueExists
@@ -275,7 +291,7 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                 &key,
                 Some(value_name),
                 format!("{value_name} = {shown}"),
-                json!({"type": type_name(data_type), "value": shown}),
+                FindingData::Value(ValueShown { data_type: type_name(data_type), value: shown }),
             );
             if rule.id == RuleId::UpdateExeVolatile {
                 let flags = number.unwrap_or(0);
@@ -297,14 +313,11 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             };
             let raw = value.data()?;
             let classified = ClassifiedRenames::new(pending_renames::decode(&raw), &context.folders);
-            let mut finding = scope.finding(
-                rule,
-                &key,
-                Some(value.name()),
-                format!("{}: {}", value.name(), classified.summary()),
-                json!({}),
-            );
-            match classified.strength() {
+            let summary = format!("{}: {}", value.name(), classified.summary());
+            let strength = classified.strength();
+            let data = FindingData::PendingFileRenames(classified.into_data(type_name(value.data_type()), raw.len()));
+            let mut finding = scope.finding(rule, &key, Some(value.name()), summary, data);
+            match strength {
                 Some(strength) => finding.strength = strength,
                 None => {
                     finding.strength = Strength::Context;
@@ -314,16 +327,6 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             if value.data_type() != crate::load::reader::REG_MULTI_SZ {
                 finding.notes.push(format!("stored as {}, not REG_MULTI_SZ", type_name(value.data_type())));
             }
-            finding.data = json!({
-                "type": type_name(value.data_type()),
-                "data_bytes": raw.len(),
-                "operations": classified.operations,
-                "malformed": classified.malformed,
-                "counts": classified.counts,
-                "deletes": classified.deletes,
-                "renames": classified.renames,
-                "replace_existing": classified.replace_existing,
-            });
             Outcome::Found(finding)
         }
         Check::DnsHostnameRename => {
@@ -335,7 +338,7 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                     &key,
                     Some("NV Hostname"),
                     format!("DNS host name changes from {active:?} to {next:?} at the next boot"),
-                    json!({"nv_hostname": next, "hostname": active}),
+                    FindingData::DnsHostnameRename(DnsHostnameRename { hostname: active, nv_hostname: next }),
                 )),
                 (Some(_), Some(_)) => Outcome::Absent,
                 _ => Outcome::NotEvaluated(
@@ -359,7 +362,11 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                         &key,
                         Some("ComputerName"),
                         format!("computer name changes from {active:?} to {next:?} at the next boot"),
-                        json!({"computer_name": next, "active_computer_name": active, "active_key": active_key.path()}),
+                        FindingData::NetbiosRename(NetbiosRename {
+                            active_computer_name: active,
+                            active_key: active_key.path().to_string(),
+                            computer_name: next,
+                        }),
                     );
                     finding.notes.push("ActiveComputerName is volatile: this hive was rebuilt from memory".into());
                     Outcome::Found(finding)
@@ -376,26 +383,38 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             let mut problems = Vec::new();
             if let Some((data, _)) = value_data(&key, "Exclusive")? {
                 if data.as_u64().is_some_and(|n| n != 0) {
-                    problems.push(json!({"session": null, "problem": format!("Exclusive = {}", data.display())}));
+                    problems.push(ServicingProblem::Exclusive {
+                        problem: format!("Exclusive = {}", data.display()),
+                        session: (),
+                    });
                 }
             }
             for session in key.subkeys()? {
                 let complete = value_data(&session, "Complete")?.and_then(|(d, _)| d.as_u64());
                 if complete != Some(1) {
                     let phase = value_data(&session, "LastCommittedPhase")?.map(|(d, _)| d.display());
-                    problems.push(json!({
-                        "session": session.name()?,
-                        "problem": match complete { Some(n) => format!("Complete = {n}"), None => "no Complete value".into() },
-                        "last_committed_phase": phase,
-                        "last_write": session.last_write(),
-                    }));
+                    problems.push(ServicingProblem::Session {
+                        last_committed_phase: phase,
+                        last_write: session.last_write(),
+                        problem: match complete {
+                            Some(n) => format!("Complete = {n}"),
+                            None => "no Complete value".into(),
+                        },
+                        session: session.name()?,
+                    });
                 }
             }
             if problems.is_empty() {
                 Outcome::Absent
             } else {
                 let summary = format!("{} servicing session(s) not complete", problems.len());
-                Outcome::Found(scope.finding(rule, &key, None, summary, json!({"incomplete": problems})))
+                Outcome::Found(scope.finding(
+                    rule,
+                    &key,
+                    None,
+                    summary,
+                    FindingData::ServicingSessionsIncomplete(IncompleteSessions { incomplete: problems }),
+                ))
             }
         }
         Check::ComponentsTransaction => {
@@ -407,11 +426,11 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                 "ExecutionState",
                 "StoreDirty",
             ];
-            let mut present = serde_json::Map::new();
+            let mut present = ValueMap::new();
             for marker in MARKERS {
                 if let Some((data, _)) = value_data(&key, marker)? {
                     if !data.is_empty_or_zero() {
-                        present.insert(marker.to_string(), json!(data.display()));
+                        present.insert(marker.to_string(), data.display());
                     }
                 }
             }
@@ -423,7 +442,13 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                     "unfinished servicing transaction: {}",
                     names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
                 );
-                Outcome::Found(scope.finding(rule, &key, None, summary, json!({"values": present})))
+                Outcome::Found(scope.finding(
+                    rule,
+                    &key,
+                    None,
+                    summary,
+                    FindingData::ComponentsTransaction(ValueList { values: present }),
+                ))
             }
         }
         Check::CumulativeUpdatePending => {
@@ -453,12 +478,12 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                     "cumulative update {build} is installed and completes at the next reboot (KB not in the table)"
                 ),
             };
-            let data = json!({
-                "package": package.name,
-                "package_build": build,
-                "state": package.state_name,
-                "install_time": package.install_time,
-                "kb": update.map(|u| u.kb.clone()),
+            let data = FindingData::CumulativeUpdatePending(CumulativeUpdate {
+                install_time: package.install_time,
+                kb: update.map(|u| u.kb.clone()),
+                package: package.name.clone(),
+                package_build: build,
+                state: package.state_name.clone(),
             });
             Outcome::Found(scope.finding(rule, &package_key, None, summary, data))
         }
@@ -471,7 +496,7 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                 &key,
                 Some(value_name),
                 format!("{next_boot} [{}]", setup.values_line()),
-                json!({"windows_setup": setup, "values": value_map(&key)?}),
+                FindingData::WindowsSetup(WindowsSetupData { values: value_map(&key)?, windows_setup: setup.clone() }),
             );
             if setup.generalized {
                 finding.notes.push(
@@ -505,7 +530,13 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                 Outcome::Absent
             } else {
                 let summary = format!("WiX Burn bundle(s) need a restart: {}", marked.join(", "));
-                Outcome::Found(scope.finding(rule, &key, None, summary, json!({"subkeys": marked})))
+                Outcome::Found(scope.finding(
+                    rule,
+                    &key,
+                    None,
+                    summary,
+                    FindingData::BurnRebootKeys(SubkeyList { subkeys: marked }),
+                ))
             }
         }
     };
@@ -790,7 +821,7 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
     }
 
     if let Some(update_finding) = evidence.findings.iter().find(|f| f.rule == RuleId::WuRebootRequired) {
-        if let Some(values) = update_finding.data.get("values").and_then(|v| v.as_object()) {
+        if let Some(values) = update_finding.data.values() {
             evidence.reboot_required_updates = values.keys().cloned().collect();
         }
     }

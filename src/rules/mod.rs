@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod cbs;
 pub mod context;
+pub mod data;
 pub mod evaluate;
 pub mod pfro;
 pub mod setup;
@@ -17,6 +18,7 @@ use crate::load::filetime::FileTime;
 use crate::load::kind::HiveKind;
 
 pub use catalogue::{validate_ids, Check, Rule, RuleId, Strength, UnknownRule, Volatility, RULES};
+pub use data::FindingData;
 pub use evaluate::{evaluate, Evidence, HiveSlot, MachineHives, RuleOptions};
 
 /// One piece of evidence: a rule that fired, where, and what the registry holds.
@@ -33,9 +35,9 @@ pub struct Finding {
     pub last_write: Option<FileTime>,
     /// One line for people.
     pub summary: String,
-    /// Rule-specific details (for PendingFileRenameOperations: `operations`, `malformed`,
-    /// `counts`).
-    pub data: serde_json::Value,
+    /// Rule-specific details, one shape per kind of check (for PendingFileRenameOperations:
+    /// `operations`, `malformed`, `counts`).
+    pub data: FindingData,
     /// Caveats: a volatile key seen in a file, survived the last shutdown, …
     pub notes: Vec<String>,
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::context::folders::{self, MachineFolders, ParsedPath};
 use crate::load::pending_renames::{FileOperation, OperationKind, PendingRenames};
 use crate::rules::catalogue::Strength;
+use crate::rules::data::{PendingOperation, PendingRenamesData};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -277,18 +278,10 @@ impl Classifier {
     }
 }
 
-/// One operation with its class, as reported.
-#[derive(Debug, Clone, Serialize)]
-pub struct ClassifiedOperation {
-    #[serde(flatten)]
-    pub operation: FileOperation,
-    pub class: OperationClass,
-}
-
 /// The decoded value with classes, counts and the resulting strength.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassifiedRenames {
-    pub operations: Vec<ClassifiedOperation>,
+    pub operations: Vec<PendingOperation>,
     pub malformed: Vec<String>,
     pub counts: BTreeMap<&'static str, usize>,
     pub deletes: usize,
@@ -303,16 +296,30 @@ impl ClassifiedRenames {
         let replace_existing = decoded.replace_existing();
         let mut counts: BTreeMap<&'static str, usize> = OperationClass::ALL.iter().map(|c| (c.label(), 0)).collect();
         let classifier = Classifier::new(folders);
-        let operations: Vec<ClassifiedOperation> = decoded
+        let operations: Vec<PendingOperation> = decoded
             .operations
             .into_iter()
             .map(|operation| {
                 let class = classifier.classify(&operation);
                 *counts.entry(class.label()).or_default() += 1;
-                ClassifiedOperation { operation, class }
+                PendingOperation { operation, class, on_volume: None }
             })
             .collect();
         ClassifiedRenames { operations, malformed: decoded.malformed, counts, deletes, renames, replace_existing }
+    }
+
+    /// The finding's data: these operations and counts with the value's type and size.
+    pub fn into_data(self, data_type: String, data_bytes: usize) -> PendingRenamesData {
+        PendingRenamesData {
+            counts: self.counts,
+            data_bytes,
+            deletes: self.deletes,
+            malformed: self.malformed,
+            operations: self.operations,
+            renames: self.renames,
+            replace_existing: self.replace_existing,
+            data_type,
+        }
     }
 
     pub fn count(&self, class: OperationClass) -> usize {
