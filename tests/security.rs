@@ -166,7 +166,19 @@ fn windows_10_22h2_with_a_rollup_waiting_for_the_reboot() {
     assert!(a.missing[..4].iter().all(|m| m.kev));
     let kernel = a.missing.iter().find(|m| m.id == "CVE-2024-21338").expect("listed");
     assert!(kernel.kev_ransomware && kernel.fixed_after_reboot);
-    assert_eq!(kernel.kb, "KB5034763");
+    assert_eq!(kernel.kb, 5034763);
+    let json = serde_json::to_value(kernel).unwrap();
+    assert_eq!(json["kb"], "KB5034763", "{json}");
+    // The auditor's order: KEV first, then severity, then the newest fix, then the id.
+    assert!(
+        a.missing.windows(2).all(|w| {
+            let key = |m: &rebootscan::security::MissingCve| {
+                (!m.kev, std::cmp::Reverse(m.severity), std::cmp::Reverse(m.released), m.id)
+            };
+            key(&w[0]) < key(&w[1])
+        }),
+        "missing CVEs out of order"
+    );
 
     let text = rebootscan::report::text::render(&report);
     assert!(

@@ -138,6 +138,9 @@ pub struct Table {
     rows_at: usize,
     strings_at: usize,
     strings_len: usize,
+    /// The ids, checked once at first use (7,310 short strings): the per-CVE lookup was
+    /// re-checking their UTF-8 for every missing CVE of every machine.
+    ids: Vec<&'static str>,
 }
 
 /// One product of the table.
@@ -200,12 +203,15 @@ impl Table {
             rows_at,
             strings_at,
             strings_len,
+            ids: Vec::new(),
         };
         if table.data_date.is_none() || table.kev_date.is_none() {
             return Err("header dates are not dates".into());
         }
+        let mut ids = Vec::new();
+        ids.try_reserve_exact(id_count).map_err(|_| "too many ids")?;
         for index in 0..id_count {
-            table.string(table.ids_at + index * ID_SIZE, 1).ok_or(format!("id {index}: bad string"))?;
+            ids.push(table.string(table.ids_at + index * ID_SIZE, 1).ok_or(format!("id {index}: bad string"))?);
         }
         for index in 0..product_count {
             let at = products_at + index * PRODUCT_SIZE;
@@ -230,7 +236,7 @@ impl Table {
                 }
             }
         }
-        Ok(table)
+        Ok(Table { ids, ..table })
     }
 
     /// The string whose offset (u32) is at `at`, followed by its length (u8 or u16).
@@ -271,7 +277,7 @@ impl Table {
         let flags = *self.data.get(at + 5)?;
         let added = u16_at(self.data, at + 6)?;
         Some(Vulnerability {
-            id: self.string(at, 1)?,
+            id: self.ids.get(index).copied()?,
             kev: flags & FLAG_KEV != 0,
             ransomware: flags & FLAG_RANSOMWARE != 0,
             public_exploit: flags & FLAG_PUBLIC_EXPLOIT != 0,
