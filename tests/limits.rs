@@ -289,3 +289,71 @@ fn big_data_with_a_huge_segment_count_is_an_error() {
     assert!(detail.contains("corrupt cell"), "{detail}");
     assert_unknown_because(&report, "pending_file_rename_operations", "corrupt cell");
 }
+
+#[test]
+fn a_host_name_stored_as_a_number_is_wrong_type_not_absent() {
+    // NV Hostname (the name the next boot takes) stored as a REG_DWORD: the rename rule cannot
+    // compare it, so the machine is unknown, with the type and length stated.
+    let mut spec = HiveSpec::new("ROOT");
+    spec.set_value("Select", ValueSpec::dword("Current", 1));
+    let parameters = "ControlSet001\\Services\\Tcpip\\Parameters";
+    spec.set_value(parameters, ValueSpec::sz("Hostname", "OLDNAME"));
+    spec.set_value(parameters, ValueSpec::dword("NV Hostname", 7));
+    let report = scan(spec.build());
+    let entry = report.not_evaluated.iter().find(|n| n.rule == "computer_rename_dns").expect("not evaluated");
+    assert_eq!(entry.reason, NotEvaluatedReason::WrongType);
+    assert!(
+        entry.detail.contains(
+            "\"NV Hostname\" of ControlSet001\\Services\\Tcpip\\Parameters is a REG_DWORD of 4 bytes, not text"
+        ),
+        "{}",
+        entry.detail
+    );
+    assert_unknown_because(&report, "computer_rename_dns (wrong_type)", "REG_DWORD of 4 bytes");
+    // Both names as text, equal: a real negative.
+    let mut spec = HiveSpec::new("ROOT");
+    spec.set_value("Select", ValueSpec::dword("Current", 1));
+    spec.set_value(parameters, ValueSpec::sz("Hostname", "OLDNAME"));
+    spec.set_value(parameters, ValueSpec::sz("NV Hostname", "oldname"));
+    let report = scan(spec.build());
+    assert_eq!(report.verdict, Verdict::NotPending, "{:#?}", report.not_evaluated);
+}
+
+/// The SYSTEM of `system_with_renames` with the data size of PendingFileRenameOperations set
+/// to `size` bytes (the data cell unchanged).
+fn renames_cut_to(strings: &[&str], size: u32) -> Vec<u8> {
+    let mut spec = HiveSpec::new("ROOT");
+    spec.set_value("Select", ValueSpec::dword("Current", 1));
+    spec.set_value(SESSION_MANAGER, ValueSpec::multi_sz("PendingFileRenameOperations", strings));
+    let mut bytes = spec.build();
+    let vk = find(&bytes, b"PendingFileRenameOperations") - 20;
+    assert!(size < u32_at(&bytes, vk + 4), "a cut, not a growth");
+    put_u32(&mut bytes, vk + 4, size);
+    bytes
+}
+
+#[test]
+fn renames_cut_short_are_wrong_type_unless_what_is_left_decides() {
+    // Cut inside the first source: nothing is left to read, and the lost rest may be the
+    // System32 rename. Neither proof nor absence.
+    let renames = ["\\??\\C:\\Windows\\System32\\a.new", "!\\??\\C:\\Windows\\System32\\a.dll"];
+    let report = scan(renames_cut_to(&renames, 32));
+    let entry =
+        report.not_evaluated.iter().find(|n| n.rule == "pending_file_rename_operations").expect("not evaluated");
+    assert_eq!(entry.reason, NotEvaluatedReason::WrongType);
+    assert!(entry.detail.contains("REG_MULTI_SZ of 32 bytes that ends inside a string"), "{}", entry.detail);
+    assert_unknown_because(&report, "pending_file_rename_operations (wrong_type)", "cut short");
+    // Cut inside a later temp clean-up: the System32 rename before it still decides.
+    let renames = [
+        "\\??\\C:\\Windows\\System32\\a.new",
+        "!\\??\\C:\\Windows\\System32\\a.dll",
+        "\\??\\C:\\Windows\\Temp\\x.tmp",
+        "",
+    ];
+    let whole: usize = renames[..2].iter().map(|s| 2 * (s.len() + 1)).sum();
+    let report = scan(renames_cut_to(&renames, whole as u32 + 20));
+    assert_eq!(report.verdict, Verdict::Pending, "{:#?}", report.not_evaluated);
+    let finding = report.findings.iter().find(|f| f.rule == "pending_file_rename_operations").expect("finding");
+    let data = serde_json::to_string(&finding.data).expect("finding data serialises");
+    assert!(data.contains("no terminating NUL"), "{data}");
+}

@@ -509,6 +509,8 @@ struct LeafEntry {
 /// A key node reached through a list, with its name.
 struct ChildNode {
     name: String,
+    /// The name's UTF-16 units as stored.
+    units: Vec<u16>,
     upcased: Vec<u16>,
 }
 
@@ -607,37 +609,52 @@ impl<'k> SubkeyIndex<'k> {
     /// against the entry's hint.
     fn child_in(&self, kind: LeafKind, entry: &LeafEntry) -> Result<ChildNode, ReadError> {
         let child = self.child(entry)?;
-        // The hint and hash are computed by Windows from the upper-cased name; checked for
-        // ASCII names, where upper-casing is not in doubt.
-        if child.name.is_ascii() {
-            let stored = entry.hint.unwrap_or(0);
-            match kind {
-                LeafKind::Lh => {
-                    let expected =
-                        child.upcased.iter().fold(0u32, |h, &u| h.wrapping_mul(37).wrapping_add(u32::from(u)));
-                    if stored != expected {
-                        return Err(self.defect(format!(
-                            "the entry for \"{}\" (cell {:#x}) carries name hash {stored:#010x}, but the name hashes to {expected:#010x}",
-                            child.name, entry.node
-                        )));
-                    }
+        let stored = entry.hint.unwrap_or(0);
+        match kind {
+            // The hash is computed by Windows from the name upper-cased unit by unit with its
+            // own table. For ASCII names that table is not in doubt; for other names this
+            // reader's upper-casing may differ from Windows' for a few characters, so the
+            // hash is accepted when it matches either the fully or the ASCII-only upper-cased
+            // name. A damaged name (a flipped byte, a flipped compressed-name flag) matches
+            // neither: its hash was computed from the name before the damage.
+            LeafKind::Lh => {
+                let expected = lh_hash(&child.upcased);
+                let ascii_only = lh_hash(&child.units.iter().map(|&u| upcase_ascii_unit(u)).collect::<Vec<_>>());
+                if stored != expected && stored != ascii_only {
+                    return Err(self.defect(format!(
+                        "the entry for \"{}\" (cell {:#x}) carries name hash {stored:#010x}, but the name hashes to {expected:#010x} (a damaged name or entry)",
+                        child.name, entry.node
+                    )));
                 }
-                LeafKind::Lf => {
-                    let mut expected = [0u8; 4];
-                    for (slot, byte) in expected.iter_mut().zip(child.name.bytes()) {
-                        *slot = byte;
-                    }
-                    if !stored.to_le_bytes().eq_ignore_ascii_case(&expected) {
-                        return Err(self.defect(format!(
-                            "the entry for \"{}\" (cell {:#x}) carries name hint {:?}, which does not start the name",
-                            child.name,
-                            entry.node,
-                            String::from_utf8_lossy(&stored.to_le_bytes())
-                        )));
-                    }
-                }
-                LeafKind::Li => {}
             }
+            // The hint is the name's first four characters as bytes. Checked where they fit a
+            // byte (Latin-1); how Windows writes the hint of other names is not documented, so
+            // a zero hint is accepted when a character of the name is not ASCII, and case is
+            // ignored (fully upper-cased, or ASCII only).
+            LeafKind::Lf if child.units.iter().take(4).all(|&u| u <= 0xFF) => {
+                let hint_of = |units: &[u16]| -> [u8; 4] {
+                    let mut hint = [0u8; 4];
+                    for (slot, &unit) in hint.iter_mut().zip(units) {
+                        *slot = unit as u8;
+                    }
+                    hint
+                };
+                let stored_bytes = stored.to_le_bytes();
+                let expected = hint_of(&child.units);
+                let upcased_stored: Vec<u16> = stored_bytes.iter().map(|&b| upcase_unit(u16::from(b))).collect();
+                let matches = stored_bytes.eq_ignore_ascii_case(&expected)
+                    || hint_of(&upcased_stored) == hint_of(&child.upcased)
+                    || (stored == 0 && child.units.iter().any(|&u| u >= 0x80));
+                if !matches {
+                    return Err(self.defect(format!(
+                        "the entry for \"{}\" (cell {:#x}) carries name hint {:?}, which does not start the name (a damaged name or entry)",
+                        child.name,
+                        entry.node,
+                        String::from_utf8_lossy(&stored_bytes)
+                    )));
+                }
+            }
+            LeafKind::Lf | LeafKind::Li => {}
         }
         Ok(child)
     }
@@ -660,7 +677,7 @@ impl<'k> SubkeyIndex<'k> {
                 self.own
             )));
         }
-        Ok(ChildNode { name, upcased: units.into_iter().map(upcase_unit).collect() })
+        Ok(ChildNode { name, upcased: units.iter().copied().map(upcase_unit).collect(), units })
     }
 
     /// The first position whose name is not below `wanted` (upper-cased units), found by
@@ -701,15 +718,113 @@ impl<'k> SubkeyIndex<'k> {
         Ok(Some(ListPosition { leaf: low, entry: first }))
     }
 
+    /// The entry at `position` of the list (`None` past the end of its leaf or of the list).
+    fn entry_at(&self, leaf: usize, entry: usize) -> Result<Option<(LeafKind, LeafEntry)>, ReadError> {
+        let Some(&offset) = self.leaves.get(leaf) else { return Ok(None) };
+        let (kind, mut entries) = self.leaf(offset)?;
+        Ok((entry < entries.len()).then(|| (kind, entries.swap_remove(entry))))
+    }
+
+    /// The position of the entry before (`leaf`, `entry`), crossing into the previous leaf;
+    /// `entry` may be one past its leaf's end, and `leaf` one past the last leaf.
+    fn before(&self, leaf: usize, entry: usize) -> Result<Option<(usize, usize)>, ReadError> {
+        if entry > 0 && leaf < self.leaves.len() {
+            return Ok(Some((leaf, entry - 1)));
+        }
+        let Some(previous) = leaf.checked_sub(1) else { return Ok(None) };
+        let Some(&offset) = self.leaves.get(previous) else { return Ok(None) };
+        let (_, entries) = self.leaf(offset)?;
+        Ok(entries.len().checked_sub(1).map(|last| (previous, last)))
+    }
+
+    /// The position of the entry after (`leaf`, `entry`), crossing into the next leaf.
+    fn after(&self, leaf: usize, entry: usize) -> Result<Option<(usize, usize)>, ReadError> {
+        let Some(&offset) = self.leaves.get(leaf) else { return Ok(None) };
+        let (_, entries) = self.leaf(offset)?;
+        if entry + 1 < entries.len() {
+            return Ok(Some((leaf, entry + 1)));
+        }
+        Ok((leaf + 1 < self.leaves.len()).then_some((leaf + 1, 0)))
+    }
+
+    /// The checked key node at a position, if there is an entry there.
+    fn child_at(
+        &self,
+        position: Option<(usize, usize)>,
+    ) -> Result<Option<(LeafKind, LeafEntry, ChildNode)>, ReadError> {
+        let Some((leaf, entry)) = position else { return Ok(None) };
+        let Some((kind, entry)) = self.entry_at(leaf, entry)? else { return Ok(None) };
+        let child = self.child_in(kind, &entry)?;
+        Ok(Some((kind, entry, child)))
+    }
+
     /// The stored name of the subkey called `name`, found (and checked) by binary search.
+    ///
+    /// When the name is not there, absence is proven as far as the format allows. Windows
+    /// keeps every leaf sorted by upper-cased name, so the key looked up, had it been in the
+    /// list, sits at the binary search's position or just before it, even when its own name
+    /// has been damaged since (one entry out of place does not move a binary search more than
+    /// one step). Both entries are checked: their key nodes as every probed entry is (parent,
+    /// name against its hash or hint); an `lh` entry carrying the hash of the name looked up
+    /// but leading to another name is a damaged name; and each must stay in order with its
+    /// own neighbour on the far side (a damaged name that falls out of order). What cannot be
+    /// detected: in an `lf` list, a damaged name past its first four characters (the hint
+    /// covers only those) that stays in order; in an `li` list (no hashes), any damaged name
+    /// that stays in order. Such a hive is well formed and simply names another key.
     fn find(&self, name: &str) -> Result<Option<String>, ReadError> {
         let wanted: Vec<u16> = name.encode_utf16().map(upcase_unit).collect();
         let Some(position) = self.lower_bound(&wanted)? else { return Ok(None) };
-        let Some(&leaf) = self.leaves.get(position.leaf) else { return Ok(None) };
-        let (kind, entries) = self.leaf(leaf)?;
-        let Some(entry) = entries.get(position.entry) else { return Ok(None) };
-        let child = self.child_in(kind, entry)?;
-        Ok((child.upcased == wanted).then_some(child.name))
+        let at = (position.leaf, position.entry);
+        let before = self.before(at.0, at.1)?;
+        let found_after = self.child_at(Some(at))?;
+        let found_before = self.child_at(before)?;
+        for (kind, entry, child) in found_after.iter().chain(&found_before) {
+            if child.upcased == wanted {
+                return Ok(Some(child.name.clone()));
+            }
+            if *kind == LeafKind::Lh && entry.hint == Some(lh_hash(&wanted)) {
+                return Err(self.defect(format!(
+                    "the entry at cell {:#x} carries the name hash of \"{name}\" but leads to key \"{}\" (a damaged name or entry)",
+                    entry.node, child.name
+                )));
+            }
+        }
+        // The far neighbours: the entry after the position and the one before its predecessor.
+        let ordered = |low: &ChildNode, high: &ChildNode| -> Result<(), ReadError> {
+            let ascii = low.units.iter().chain(&high.units).all(|&u| u < 0x80);
+            if ascii && low.upcased >= high.upcased {
+                return Err(self.defect(format!(
+                    "\"{}\" is listed before \"{}\", out of the order Windows keeps (a damaged name near where \"{name}\" would be)",
+                    low.name, high.name
+                )));
+            }
+            Ok(())
+        };
+        if let Some((_, _, child)) = &found_after {
+            if let Some((_, _, next)) = self.child_at(self.after(at.0, at.1)?)? {
+                ordered(child, &next)?;
+            }
+        }
+        if let (Some((leaf, entry)), Some((_, _, child))) = (before, &found_before) {
+            if let Some((_, _, previous)) = self.child_at(self.before(leaf, entry)?)? {
+                ordered(&previous, child)?;
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The `lh` hash of an upper-cased name: each UTF-16 unit added to 37 times the hash so far.
+fn lh_hash(upcased: &[u16]) -> u32 {
+    upcased.iter().fold(0u32, |hash, &unit| hash.wrapping_mul(37).wrapping_add(u32::from(unit)))
+}
+
+/// Upper-casing of ASCII letters only.
+fn upcase_ascii_unit(unit: u16) -> u16 {
+    if unit < 0x80 {
+        (unit as u8).to_ascii_uppercase() as u16
+    } else {
+        unit
     }
 }
 

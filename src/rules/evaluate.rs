@@ -144,6 +144,29 @@ fn subkey_names(key: &Key<'_>) -> Result<Vec<String>, ReadError> {
     key.subkeys()?.iter().take(LISTED_NAMES_LIMIT).map(|k| k.name()).collect()
 }
 
+/// A value a rule reads as text.
+enum TextValue {
+    Absent,
+    Text(String),
+    /// The value exists but holds no text (another type): why, with its type and length.
+    NotText(String),
+}
+
+/// The value `name` of `key` as text: REG_SZ or REG_EXPAND_SZ. A value of another type is
+/// neither its text nor its absence (a host name stored as a DWORD is damage or tampering).
+fn text_value(key: &Key<'_>, name: &str) -> Result<TextValue, ReadError> {
+    let Some(value) = key.value(name)? else { return Ok(TextValue::Absent) };
+    Ok(match value.typed()? {
+        ValueData::String(text) | ValueData::ExpandString(text) => TextValue::Text(text),
+        _ => TextValue::NotText(format!(
+            "value \"{name}\" of {} is a {} of {} bytes, not text: neither proof nor absence",
+            key.path(),
+            type_name(value.data_type()),
+            value.data_size()
+        )),
+    })
+}
+
 fn value_data(key: &Key<'_>, name: &str) -> Result<Option<(ValueData, u32)>, ReadError> {
     match key.value(name)? {
         Some(value) => Ok(Some((value.typed()?, value.data_type()))),
@@ -313,8 +336,25 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             };
             let raw = value.data()?;
             let classified = ClassifiedRenames::new(pending_renames::decode(&raw), &context.folders);
-            let summary = format!("{}: {}", value.name(), classified.summary());
+            // Data that stops inside a string (no terminating NUL, or half a UTF-16 unit) was
+            // cut short: a damaged data size or cell. What it still shows proves a pending
+            // operation when one decides; otherwise the lost rest may hold the operation that
+            // would, so the value is neither proof nor absence.
+            let split = crate::load::multi_sz::split_strings(&raw);
             let strength = classified.strength();
+            if (split.unterminated || split.odd_length) && !strength.is_some_and(|s| s.decides()) {
+                return Ok(Outcome::NotEvaluated(
+                    NotEvaluatedReason::WrongType,
+                    format!(
+                        "value \"{}\" of {} is a {} of {} bytes that ends inside a string (no terminating NUL): its data is cut short, so the operations it held cannot be read: neither proof nor absence",
+                        value.name(),
+                        key.path(),
+                        type_name(value.data_type()),
+                        raw.len()
+                    ),
+                ));
+            }
+            let summary = format!("{}: {}", value.name(), classified.summary());
             let data = FindingData::PendingFileRenames(classified.into_data(type_name(value.data_type()), raw.len()));
             let mut finding = scope.finding(rule, &key, Some(value.name()), summary, data);
             match strength {
@@ -330,29 +370,48 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             Outcome::Found(finding)
         }
         Check::DnsHostnameRename => {
-            let next = value_data(&key, "NV Hostname")?.and_then(|(d, _)| d.as_str().map(str::to_string));
-            let active = value_data(&key, "Hostname")?.and_then(|(d, _)| d.as_str().map(str::to_string));
-            match (next, active) {
-                (Some(next), Some(active)) if !next.eq_ignore_ascii_case(&active) => Outcome::Found(scope.finding(
+            let (next, active) = match (text_value(&key, "NV Hostname")?, text_value(&key, "Hostname")?) {
+                (TextValue::NotText(problem), _) | (_, TextValue::NotText(problem)) => {
+                    return Ok(Outcome::NotEvaluated(NotEvaluatedReason::WrongType, problem));
+                }
+                (TextValue::Text(next), TextValue::Text(active)) => (next, active),
+                _ => {
+                    return Ok(Outcome::NotEvaluated(
+                        NotEvaluatedReason::Undeterminable,
+                        format!("{} lacks NV Hostname or Hostname", key.path()),
+                    ))
+                }
+            };
+            if next.eq_ignore_ascii_case(&active) {
+                Outcome::Absent
+            } else {
+                Outcome::Found(scope.finding(
                     rule,
                     &key,
                     Some("NV Hostname"),
                     format!("DNS host name changes from {active:?} to {next:?} at the next boot"),
                     FindingData::DnsHostnameRename(DnsHostnameRename { hostname: active, nv_hostname: next }),
-                )),
-                (Some(_), Some(_)) => Outcome::Absent,
-                _ => Outcome::NotEvaluated(
-                    NotEvaluatedReason::Undeterminable,
-                    format!("{} lacks NV Hostname or Hostname", key.path()),
-                ),
+                ))
             }
         }
         Check::NetbiosRename => {
-            let next = value_data(&key, "ComputerName")?.and_then(|(d, _)| d.as_str().map(str::to_string));
+            let next = match text_value(&key, "ComputerName")? {
+                TextValue::Text(text) => Some(text),
+                TextValue::Absent => None,
+                TextValue::NotText(problem) => {
+                    return Ok(Outcome::NotEvaluated(NotEvaluatedReason::WrongType, problem))
+                }
+            };
             let active_path = key_path.replace("\\ComputerName\\ComputerName", "\\ComputerName\\ActiveComputerName");
             let active_key = scope.root.subpath(&active_path)?;
             let active = match &active_key {
-                Some(k) => value_data(k, "ComputerName")?.and_then(|(d, _)| d.as_str().map(str::to_string)),
+                Some(k) => match text_value(k, "ComputerName")? {
+                    TextValue::Text(text) => Some(text),
+                    TextValue::Absent => None,
+                    TextValue::NotText(problem) => {
+                        return Ok(Outcome::NotEvaluated(NotEvaluatedReason::WrongType, problem))
+                    }
+                },
                 None => None,
             };
             match (next, active, active_key) {
