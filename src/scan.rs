@@ -163,6 +163,61 @@ fn input_file(path: &Path, role: &str, options: &ScanOptions, errors: &mut Vec<F
 
 /// Scans one machine. Never panics on bad input and never fails: problems become `errors`.
 pub fn scan_machine(spec: &MachineSpec, options: &ScanOptions) -> MachineReport {
+    contain_machine(spec, options, || scan_machine_unguarded(spec, options))
+}
+
+/// Runs one machine's scan: a panic inside (a bug in rebootscan, never a property of the
+/// evidence, which is handled as errors) becomes that machine's report, verdict `unknown`
+/// with the failure as its error, and the run goes on. Does not depend on the process's
+/// panic hook (see [`crate::load::guard`]); public so that a host that drives the scan of a
+/// machine its own way gets the same boundary.
+pub fn contain_machine(
+    spec: &MachineSpec,
+    options: &ScanOptions,
+    scan: impl FnOnce() -> MachineReport,
+) -> MachineReport {
+    match crate::load::guard::contain_reporting_location(scan) {
+        Ok(report) => report,
+        Err(panic) => failed_machine(spec, options, &panic),
+    }
+}
+
+/// The report of a machine whose scan stopped at an internal failure: nothing it found is
+/// kept (it may be half-done), every rule is listed as not evaluated, the verdict is unknown.
+fn failed_machine(
+    spec: &MachineSpec,
+    options: &ScanOptions,
+    panic: &crate::load::guard::ContainedPanic,
+) -> MachineReport {
+    let at = panic.location.as_ref().map(|l| format!(" at {l}")).unwrap_or_default();
+    let message = format!(
+        "internal failure while scanning this machine ({}{at}): a bug in rebootscan, not a property of the evidence; please report it with the hives",
+        panic.message
+    );
+    let mut report = assess(&spec.label, spec.snapshot.clone(), Vec::new(), &options.rules);
+    report.source = source_of(spec);
+    report.verdict = Verdict::Unknown;
+    report.verdict_reason = Some("the scan of this machine stopped at an internal failure (see errors)".into());
+    for not_evaluated in &mut report.not_evaluated {
+        not_evaluated.reason = crate::rules::NotEvaluatedReason::HiveUnreadable;
+        not_evaluated.detail = "the scan of this machine stopped at an internal failure (see errors)".into();
+    }
+    let file = spec.hives.first().map_or_else(|| spec.label.clone(), |h| h.display().to_string());
+    report.errors = vec![FileError { file, message }];
+    report.inputs = spec
+        .hives
+        .iter()
+        .map(|path| InputFile {
+            path: path.display().to_string(),
+            role: "hive".into(),
+            size: spec.image.is_none().then(|| std::fs::metadata(path).ok().map(|m| m.len())).flatten(),
+            sha256: None,
+        })
+        .collect();
+    report
+}
+
+fn scan_machine_unguarded(spec: &MachineSpec, options: &ScanOptions) -> MachineReport {
     if let Some(volume) = &spec.image {
         return scan_image_volume(spec, volume, options);
     }

@@ -3,6 +3,7 @@
 //! Knows about bytes, cells and transaction logs; knows nothing about reboots.
 
 pub mod base_block;
+pub mod cells;
 pub mod control_set;
 pub mod filetime;
 pub mod guard;

@@ -8,6 +8,7 @@ use std::fmt;
 
 use nt_hive::{Hive, KeyNode, KeyValue, NtHiveNameString};
 
+use crate::load::cells;
 use crate::load::filetime::FileTime;
 use crate::load::guard::contain;
 use crate::load::multi_sz;
@@ -19,9 +20,9 @@ pub const MAX_VALUE_DATA: u32 = 64 * 1024 * 1024;
 /// Most subkeys or values we enumerate under one key.
 pub const MAX_CHILDREN: usize = 1_000_000;
 
-const KEY_NODE_NAME_OFFSET: usize = 76;
-const KEY_VALUE_NAME_OFFSET: usize = 20;
-const DATA_INLINE_FLAG: u32 = 0x8000_0000;
+const KEY_NODE_NAME_OFFSET: usize = cells::NK_NAME;
+const KEY_VALUE_NAME_OFFSET: usize = cells::VK_NAME;
+const DATA_INLINE_FLAG: u32 = cells::VK_DATA_INLINE;
 
 /// A failure while reading one key or value: which key, and what was wrong, in plain words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,29 +134,27 @@ impl<'h> Key<'h> {
         };
         let at = (name_bytes.as_ptr() as usize).checked_sub(self.bytes.as_ptr() as usize)?;
         let nk = at.checked_sub(KEY_NODE_NAME_OFFSET)?;
-        (self.bytes.get(nk..nk + 2)? == b"nk").then_some(nk)
+        (self.bytes.get(nk..nk + 2)? == cells::NK_SIGNATURE).then_some(nk)
     }
 
-    /// The key's last-written time (nk offset 4), which nt-hive 0.3 does not expose.
+    /// The key's last-written time, which nt-hive 0.3 does not expose.
     pub fn last_write(&self) -> Option<FileTime> {
-        let nk = self.node_offset()?;
-        let raw: [u8; 8] = self.bytes.get(nk + 4..nk + 12)?.try_into().ok()?;
+        let at = self.node_offset()? + cells::NK_LAST_WRITTEN;
+        let raw: [u8; 8] = self.bytes.get(at..at + 8)?.try_into().ok()?;
         Some(FileTime::from_u64(u64::from_le_bytes(raw)))
     }
 
-    /// How many volatile subkeys the key node records (nk offset 24). Volatile keys live in a
-    /// separate list that nt-hive does not read; on a hive saved from disk the count is 0.
+    /// How many volatile subkeys the key node records. Volatile keys live in a separate list
+    /// that nt-hive does not read; on a hive saved from disk the count is 0.
     pub fn volatile_subkey_count(&self) -> Option<u32> {
         let nk = self.node_offset()?;
-        read_u32(self.bytes, nk + 24)
+        read_u32(self.bytes, nk + cells::NK_VOLATILE_SUBKEY_COUNT)
     }
 
-    /// Key flags (nk offset 2); bit 0x0001 marks a volatile key, seen only in hives rebuilt
+    /// Key flags; [`cells::KEY_VOLATILE`] marks a volatile key, seen only in hives rebuilt
     /// from memory.
     pub fn flags(&self) -> Option<u16> {
-        let nk = self.node_offset()?;
-        let raw: [u8; 2] = self.bytes.get(nk + 2..nk + 4)?.try_into().ok()?;
-        Some(u16::from_le_bytes(raw))
+        read_u16(self.bytes, self.node_offset()? + cells::NK_FLAGS)
     }
 
     /// Hive-bins offset of this key's cell (what parent fields and subkey lists point at).
@@ -325,10 +324,10 @@ impl<'h> Key<'h> {
         Ok(keys)
     }
 
-    /// How many subkeys the key node counts (nk offset 20), without reading the list.
+    /// How many subkeys the key node counts, without reading the list.
     pub fn subkey_count(&self) -> Option<usize> {
         let nk = self.node_offset()?;
-        read_u32(self.bytes, nk + 20).map(|count| count as usize)
+        read_u32(self.bytes, nk + NK_SUBKEY_COUNT).map(|count| count as usize)
     }
 
     /// Calls `visit` with every subkey, in stored order, and what its value `value_name` holds
@@ -347,14 +346,14 @@ impl<'h> Key<'h> {
     ) -> Result<usize, ReadError> {
         let corrupt = |what: &str| ReadError::new(&self.path, format!("corrupt subkey list: {what}"));
         let nk = self.node_offset().ok_or_else(|| corrupt("key node not found"))?;
-        let count = read_u32(self.bytes, nk + 20).ok_or_else(|| corrupt("key node cut short"))? as usize;
+        let count = read_u32(self.bytes, nk + NK_SUBKEY_COUNT).ok_or_else(|| corrupt("key node cut short"))? as usize;
         if count == 0 {
             return Ok(0);
         }
-        let list = read_u32(self.bytes, nk + 28).ok_or_else(|| corrupt("key node cut short"))?;
+        let list = read_u32(self.bytes, nk + NK_SUBKEY_LIST).ok_or_else(|| corrupt("key node cut short"))?;
         let signature = |offset: u32| cell_data(self.bytes, offset).and_then(|c| c.get(..2));
-        let leaves = if signature(list) == Some(b"ri") {
-            list_offsets(self.bytes, list, 4).ok_or_else(|| corrupt("index root"))?
+        let leaves = if signature(list) == Some(cells::RI_SIGNATURE) {
+            list_offsets(self.bytes, list, cells::LI_RI_ENTRY_SIZE).ok_or_else(|| corrupt("index root"))?
         } else {
             vec![list]
         };
@@ -362,14 +361,15 @@ impl<'h> Key<'h> {
         let mut visited = 0usize;
         for leaf in leaves {
             let stride = match signature(leaf) {
-                Some(b"li") => 4,
-                Some(b"lf") | Some(b"lh") => 8,
-                _ => return Err(corrupt("unknown leaf signature")),
-            };
+                Some(leaf) if leaf != cells::RI_SIGNATURE => cells::list_entry_size(leaf),
+                _ => None,
+            }
+            .ok_or_else(|| corrupt("unknown leaf signature"))?;
             let cell = cell_data(self.bytes, leaf).ok_or_else(|| corrupt("leaf"))?;
-            let entries = cell.get(2..4).map_or(0, |raw| u16::from_le_bytes([raw[0], raw[1]]) as usize);
+            let entries = read_u16(cell, cells::LIST_COUNT).map_or(0, usize::from);
             for index in 0..entries {
-                let node = read_u32(cell, 4 + index * stride).ok_or_else(|| corrupt("leaf cut short"))?;
+                let node =
+                    read_u32(cell, cells::LIST_ENTRIES + index * stride).ok_or_else(|| corrupt("leaf cut short"))?;
                 visited += 1;
                 if visited > count.min(MAX_CHILDREN) {
                     return Err(corrupt(&format!("more entries than the {count} subkeys the key node counts")));
@@ -456,15 +456,10 @@ impl<'h> Key<'h> {
     }
 }
 
-const HIVE_BINS_START: usize = 4096;
-/// Every cell starts with its signed 4-byte size.
-const CELL_HEADER: usize = 4;
-// Key node (nk) fields, as offsets into the cell's data.
-const NK_PARENT: usize = 16;
-const NK_SUBKEY_COUNT: usize = 20;
-const NK_SUBKEY_LIST: usize = 28;
-const NK_NAME_LENGTH: usize = 72;
-const NK_COMPRESSED_NAME: u16 = 0x0020;
+// The cell layout (offsets into a cell's data, signatures) is `cells`, shared with the test
+// suite's regf writer.
+use crate::load::cells::{CELL_HEADER, HIVE_BINS_START, NK_NAME_LENGTH, NK_PARENT, NK_SUBKEY_COUNT, NK_SUBKEY_LIST};
+const NK_COMPRESSED_NAME: u16 = cells::KEY_COMP_NAME;
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.get(at..at.checked_add(4)?)?.try_into().ok()?))
@@ -485,8 +480,8 @@ fn cell_data(bytes: &[u8], offset: u32) -> Option<&[u8]> {
 /// The cell offsets a subkey list (`li`/`ri`: 4-byte entries; `lf`/`lh`: 8-byte) points to.
 fn list_offsets(bytes: &[u8], list: u32, stride: usize) -> Option<Vec<u32>> {
     let cell = cell_data(bytes, list)?;
-    let count = usize::from(read_u16(cell, 2)?);
-    (0..count).map(|i| read_u32(cell, 4 + i * stride)).collect()
+    let count = usize::from(read_u16(cell, cells::LIST_COUNT)?);
+    (0..count).map(|i| read_u32(cell, cells::LIST_ENTRIES + i * stride)).collect()
 }
 
 /// The signatures a subkey list leaf may carry.
@@ -985,13 +980,15 @@ impl<'h> Value<'h> {
         let vk = (name_bytes.as_ptr() as usize)
             .checked_sub(bytes.as_ptr() as usize)
             .and_then(|at| at.checked_sub(KEY_VALUE_NAME_OFFSET))
-            .filter(|&vk| bytes.get(vk..vk + 2) == Some(b"vk"))
+            .filter(|&vk| bytes.get(vk..vk + 2) == Some(cells::VK_SIGNATURE))
             .ok_or_else(|| ReadError::new(key_path, format!("corrupt value \"{name}\": value record not found")))?;
         let field = |offset: usize| -> Option<u32> {
             let raw: [u8; 4] = bytes.get(vk + offset..vk + offset + 4)?.try_into().ok()?;
             Some(u32::from_le_bytes(raw))
         };
-        let (Some(raw_size), Some(data_offset), Some(data_type)) = (field(4), field(8), field(12)) else {
+        let (Some(raw_size), Some(data_offset), Some(data_type)) =
+            (field(cells::VK_DATA_SIZE), field(cells::VK_DATA_OFFSET), field(cells::VK_DATA_TYPE))
+        else {
             return Err(ReadError::new(key_path, format!("corrupt value \"{name}\": record cut short")));
         };
         Ok(Value {

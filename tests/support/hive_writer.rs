@@ -28,22 +28,30 @@ pub use rebootscan::load::reader::{
 pub const DEFAULT_LAST_WRITTEN: u64 = 133_485_408_000_000_000;
 
 /// Most data bytes one cell (or one big-data segment) holds; larger values need `db`.
-pub const BIG_DATA_SEGMENT_SIZE: usize = 16_344;
+pub const BIG_DATA_SEGMENT_SIZE: usize = cells::DB_SEGMENT_SIZE;
 
 /// Longest embedded file name the base block holds (64 bytes of UTF-16 with a terminator).
 pub const MAX_EMBEDDED_FILE_NAME_UNITS: usize = 31;
 
-const BASE_BLOCK_SIZE: usize = 4096;
+// Every cell offset and signature is the library's (`rebootscan::load::cells`): the writer
+// writes its own bytes, but a layout mistake cannot be made once in the reader and again here.
+use rebootscan::load::cells::{
+    self, hbin, CELL_HEADER, DB_SEGMENT_COUNT, DB_SEGMENT_LIST, DB_SIGNATURE, KEY_COMP_NAME, KEY_HIVE_ENTRY,
+    KEY_NO_DELETE, LEAF_ENTRY_HINT, LF_LH_ENTRY_SIZE, LF_SIGNATURE, LH_SIGNATURE, LIST_COUNT, LIST_ENTRIES,
+    LI_RI_ENTRY_SIZE, LI_SIGNATURE, NK_CLASS, NK_CLASS_LENGTH, NK_FLAGS, NK_LAST_WRITTEN, NK_MAX_SUBKEY_CLASS,
+    NK_MAX_SUBKEY_NAME, NK_MAX_VALUE_DATA, NK_MAX_VALUE_NAME, NK_NAME, NK_NAME_LENGTH, NK_PARENT, NK_SECURITY,
+    NK_SIGNATURE, NK_SUBKEY_COUNT, NK_SUBKEY_LIST, NK_VALUE_COUNT, NK_VALUE_LIST, NK_VOLATILE_SUBKEY_LIST,
+    RI_SIGNATURE, SK_BLINK, SK_DESCRIPTOR, SK_DESCRIPTOR_SIZE, SK_FLINK, SK_REFERENCE_COUNT, SK_SIGNATURE,
+    VALUE_COMP_NAME, VK_DATA_INLINE as DATA_INLINE, VK_DATA_OFFSET, VK_DATA_SIZE, VK_DATA_TYPE, VK_FLAGS, VK_NAME,
+    VK_NAME_LENGTH, VK_SIGNATURE,
+};
+
+const BASE_BLOCK_SIZE: usize = cells::HIVE_BINS_START;
 const HBIN_SIZE: usize = 4096;
-const HBIN_HEADER_SIZE: usize = 32;
-const NIL: u32 = u32::MAX;
-const NK_HEADER_SIZE: usize = 76;
-const VK_HEADER_SIZE: usize = 20;
-const DATA_INLINE: u32 = 0x8000_0000;
-const KEY_HIVE_ENTRY: u16 = 0x0004;
-const KEY_NO_DELETE: u16 = 0x0008;
-const KEY_COMP_NAME: u16 = 0x0020;
-const VALUE_COMP_NAME: u16 = 0x0001;
+const HBIN_HEADER_SIZE: usize = hbin::HEADER_SIZE;
+const NIL: u32 = cells::NIL_OFFSET;
+const NK_HEADER_SIZE: usize = NK_NAME;
+const VK_HEADER_SIZE: usize = VK_NAME;
 
 /// Self-relative security descriptor shared by every key: revision 1, control
 /// SE_SELF_RELATIVE | SE_DACL_PRESENT, no owner, no group, no SACL and a null DACL
@@ -377,28 +385,28 @@ impl CellWriter {
     /// cell that does not fit closes the bin, and one larger than a standard bin gets a bin
     /// of its own size.
     fn alloc(&mut self, data_len: usize) -> u32 {
-        let size = (4 + data_len).next_multiple_of(8);
+        let size = (CELL_HEADER + data_len).next_multiple_of(8);
         if self.cursor + size > self.bin_end {
             self.close_bin();
             self.open_bin(size);
         }
         let at = self.cursor;
         let size_field = i32::try_from(size).expect("cell larger than 2 GiB");
-        self.bytes[at..at + 4].copy_from_slice(&(-size_field).to_le_bytes());
+        self.bytes[at..at + CELL_HEADER].copy_from_slice(&(-size_field).to_le_bytes());
         self.cursor += size;
         (at - BASE_BLOCK_SIZE) as u32
     }
 
     /// The data area of the cell at `offset`, `len` bytes long.
     fn data_mut(&mut self, offset: u32, len: usize) -> &mut [u8] {
-        let start = BASE_BLOCK_SIZE + offset as usize + 4;
+        let start = BASE_BLOCK_SIZE + offset as usize + CELL_HEADER;
         &mut self.bytes[start..start + len]
     }
 
     /// Stores `value` at byte `field` of the data of the cell at `offset`: fills in a
     /// reference once the cell it points to is allocated.
     fn patch_u32(&mut self, offset: u32, field: usize, value: u32) {
-        put_u32(&mut self.bytes, BASE_BLOCK_SIZE + offset as usize + 4 + field, value);
+        put_u32(&mut self.bytes, BASE_BLOCK_SIZE + offset as usize + CELL_HEADER + field, value);
     }
 
     /// Allocates a cell and fills it with `data`.
@@ -413,12 +421,12 @@ impl CellWriter {
         let size = (HBIN_HEADER_SIZE + first_cell_size).next_multiple_of(HBIN_SIZE);
         self.bytes.resize(start + size, 0);
         let header = &mut self.bytes[start..start + HBIN_HEADER_SIZE];
-        header[0..4].copy_from_slice(b"hbin");
-        put_u32(header, 4, (start - BASE_BLOCK_SIZE) as u32);
-        put_u32(header, 8, size as u32);
+        header[0..4].copy_from_slice(hbin::SIGNATURE);
+        put_u32(header, hbin::OFFSET, (start - BASE_BLOCK_SIZE) as u32);
+        put_u32(header, hbin::SIZE, size as u32);
         // Only the first bin's timestamp has a meaning: a backup of the base block's.
         if start == BASE_BLOCK_SIZE {
-            put_u64(header, 20, self.last_written);
+            put_u64(header, hbin::TIMESTAMP, self.last_written);
         }
         self.cursor = start + HBIN_HEADER_SIZE;
         self.bin_end = start + size;
@@ -441,15 +449,15 @@ impl CellWriter {
 
     /// The single `sk` cell, a list of one: its links point to itself.
     fn write_security(&mut self, reference_count: u32) -> u32 {
-        let len = 20 + SECURITY_DESCRIPTOR.len();
+        let len = SK_DESCRIPTOR + SECURITY_DESCRIPTOR.len();
         let offset = self.alloc(len);
         let cell = self.data_mut(offset, len);
-        cell[0..2].copy_from_slice(b"sk");
-        put_u32(cell, 4, offset); // flink
-        put_u32(cell, 8, offset); // blink
-        put_u32(cell, 12, reference_count);
-        put_u32(cell, 16, SECURITY_DESCRIPTOR.len() as u32);
-        cell[20..].copy_from_slice(&SECURITY_DESCRIPTOR);
+        cell[0..2].copy_from_slice(SK_SIGNATURE);
+        put_u32(cell, SK_FLINK, offset);
+        put_u32(cell, SK_BLINK, offset);
+        put_u32(cell, SK_REFERENCE_COUNT, reference_count);
+        put_u32(cell, SK_DESCRIPTOR_SIZE, SECURITY_DESCRIPTOR.len() as u32);
+        cell[SK_DESCRIPTOR..].copy_from_slice(&SECURITY_DESCRIPTOR);
         offset
     }
 }
@@ -485,23 +493,23 @@ impl HiveWriter<'_> {
         let max_value_name = key.values.iter().map(|value| utf16_len(&value.name)).max().unwrap_or(0);
         let max_value_data = key.values.iter().map(|value| value.data.len() as u32).max().unwrap_or(0);
         let nk = self.cells.data_mut(nk_offset, NK_HEADER_SIZE + name.len());
-        nk[0..2].copy_from_slice(b"nk");
-        put_u16(nk, 2, flags);
-        put_u64(nk, 4, key.last_written);
-        put_u32(nk, 16, parent_offset);
-        put_u32(nk, 20, key.subkeys.len() as u32);
-        put_u32(nk, 28, subkey_list_offset);
-        put_u32(nk, 32, NIL); // volatile subkeys are never on disk
-        put_u32(nk, 36, key.values.len() as u32);
-        put_u32(nk, 40, values_offset);
-        put_u32(nk, 44, self.security_offset);
-        put_u32(nk, 48, class_offset);
-        put_u32(nk, 52, max_subkey_name);
-        put_u32(nk, 56, max_subkey_class);
-        put_u32(nk, 60, max_value_name);
-        put_u32(nk, 64, max_value_data);
-        put_u16(nk, 72, name_len);
-        put_u16(nk, 74, class_len);
+        nk[0..2].copy_from_slice(NK_SIGNATURE);
+        put_u16(nk, NK_FLAGS, flags);
+        put_u64(nk, NK_LAST_WRITTEN, key.last_written);
+        put_u32(nk, NK_PARENT, parent_offset);
+        put_u32(nk, NK_SUBKEY_COUNT, key.subkeys.len() as u32);
+        put_u32(nk, NK_SUBKEY_LIST, subkey_list_offset);
+        put_u32(nk, NK_VOLATILE_SUBKEY_LIST, NIL); // volatile subkeys are never on disk
+        put_u32(nk, NK_VALUE_COUNT, key.values.len() as u32);
+        put_u32(nk, NK_VALUE_LIST, values_offset);
+        put_u32(nk, NK_SECURITY, self.security_offset);
+        put_u32(nk, NK_CLASS, class_offset);
+        put_u32(nk, NK_MAX_SUBKEY_NAME, max_subkey_name);
+        put_u32(nk, NK_MAX_SUBKEY_CLASS, max_subkey_class);
+        put_u32(nk, NK_MAX_VALUE_NAME, max_value_name);
+        put_u32(nk, NK_MAX_VALUE_DATA, max_value_data);
+        put_u16(nk, NK_NAME_LENGTH, name_len);
+        put_u16(nk, NK_CLASS_LENGTH, class_len);
         nk[NK_HEADER_SIZE..].copy_from_slice(&name);
 
         for (subkey, (leaf_offset, field)) in order.into_iter().zip(slots) {
@@ -531,34 +539,35 @@ impl HiveWriter<'_> {
             "{} subkeys need {leaf_count} leaves, more than one `ri` holds; raise max_leaf_entries",
             subkeys.len()
         );
-        let root_offset = self.cells.alloc(4 + 4 * leaf_count);
-        let root = self.cells.data_mut(root_offset, 4);
-        root[0..2].copy_from_slice(b"ri");
-        put_u16(root, 2, leaf_count as u16);
+        let root_offset = self.cells.alloc(LIST_ENTRIES + LI_RI_ENTRY_SIZE * leaf_count);
+        let root = self.cells.data_mut(root_offset, LIST_ENTRIES);
+        root[0..2].copy_from_slice(RI_SIGNATURE);
+        put_u16(root, LIST_COUNT, leaf_count as u16);
         for (index, chunk) in subkeys.chunks(max_leaf).enumerate() {
             let leaf_offset = self.write_leaf(chunk, &mut slots);
-            self.cells.patch_u32(root_offset, 4 + 4 * index, leaf_offset);
+            self.cells.patch_u32(root_offset, LIST_ENTRIES + LI_RI_ENTRY_SIZE * index, leaf_offset);
         }
         (root_offset, slots)
     }
 
     fn write_leaf(&mut self, subkeys: &[&KeySpec], slots: &mut Vec<(u32, usize)>) -> u32 {
         let (signature, entry_size): (&[u8; 2], usize) = match self.spec.index_style {
-            IndexStyle::Lh => (b"lh", 8),
-            IndexStyle::Lf => (b"lf", 8),
-            IndexStyle::Li => (b"li", 4),
+            IndexStyle::Lh => (LH_SIGNATURE, LF_LH_ENTRY_SIZE),
+            IndexStyle::Lf => (LF_SIGNATURE, LF_LH_ENTRY_SIZE),
+            IndexStyle::Li => (LI_SIGNATURE, LI_RI_ENTRY_SIZE),
         };
-        let len = 4 + entry_size * subkeys.len();
+        let len = LIST_ENTRIES + entry_size * subkeys.len();
         let offset = self.cells.alloc(len);
         let leaf = self.cells.data_mut(offset, len);
         leaf[0..2].copy_from_slice(signature);
-        put_u16(leaf, 2, subkeys.len() as u16);
+        put_u16(leaf, LIST_COUNT, subkeys.len() as u16);
         for (index, subkey) in subkeys.iter().enumerate() {
-            let entry = 4 + entry_size * index;
+            let entry = LIST_ENTRIES + entry_size * index;
             slots.push((offset, entry));
+            let hint = entry + LEAF_ENTRY_HINT;
             match self.spec.index_style {
-                IndexStyle::Lh => put_u32(leaf, entry + 4, name_hash(&subkey.name)),
-                IndexStyle::Lf => leaf[entry + 4..entry + 8].copy_from_slice(&name_hint(&subkey.name)),
+                IndexStyle::Lh => put_u32(leaf, hint, name_hash(&subkey.name)),
+                IndexStyle::Lf => leaf[hint..hint + 4].copy_from_slice(&name_hint(&subkey.name)),
                 IndexStyle::Li => {}
             }
         }
@@ -593,12 +602,12 @@ impl HiveWriter<'_> {
             (data_len, self.write_data(&value.data))
         };
         let vk = self.cells.data_mut(vk_offset, VK_HEADER_SIZE + name.len());
-        vk[0..2].copy_from_slice(b"vk");
-        put_u16(vk, 2, name_len);
-        put_u32(vk, 4, size_field);
-        put_u32(vk, 8, data_field);
-        put_u32(vk, 12, value.data_type);
-        put_u16(vk, 16, if compressed { VALUE_COMP_NAME } else { 0 });
+        vk[0..2].copy_from_slice(VK_SIGNATURE);
+        put_u16(vk, VK_NAME_LENGTH, name_len);
+        put_u32(vk, VK_DATA_SIZE, size_field);
+        put_u32(vk, VK_DATA_OFFSET, data_field);
+        put_u32(vk, VK_DATA_TYPE, value.data_type);
+        put_u16(vk, VK_FLAGS, if compressed { VALUE_COMP_NAME } else { 0 });
         vk[VK_HEADER_SIZE..].copy_from_slice(&name);
         vk_offset
     }
@@ -611,12 +620,12 @@ impl HiveWriter<'_> {
         let segment_count = data.len().div_ceil(BIG_DATA_SEGMENT_SIZE);
         let segment_count =
             u16::try_from(segment_count).unwrap_or_else(|_| panic!("{} data bytes need too many segments", data.len()));
-        let record_offset = self.cells.alloc(8);
+        let record_offset = self.cells.alloc(DB_SEGMENT_LIST + 4);
         let list_offset = self.cells.alloc(4 * segment_count as usize);
-        let record = self.cells.data_mut(record_offset, 8);
-        record[0..2].copy_from_slice(b"db");
-        put_u16(record, 2, segment_count);
-        put_u32(record, 4, list_offset);
+        let record = self.cells.data_mut(record_offset, DB_SEGMENT_LIST + 4);
+        record[0..2].copy_from_slice(DB_SIGNATURE);
+        put_u16(record, DB_SEGMENT_COUNT, segment_count);
+        put_u32(record, DB_SEGMENT_LIST, list_offset);
         for (index, segment) in data.chunks(BIG_DATA_SEGMENT_SIZE).enumerate() {
             let segment_offset = self.cells.write_cell(segment);
             self.cells.patch_u32(list_offset, 4 * index, segment_offset);
