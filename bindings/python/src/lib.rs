@@ -8,8 +8,9 @@
 use std::path::PathBuf;
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use rebootscan::discover::{self, Discovery, MachineSpec};
 use rebootscan::load::LoadOptions;
@@ -22,16 +23,32 @@ use rebootscan::scan::{self, ScanError, ScanOptions};
 
 create_exception!(_rebootscan, RebootscanError, PyException, "An error rebootscan reports about its input or options.");
 
-/// Scan options as the CLI spells them; `None` means the CLI's default.
-fn scan_options(
-    no_logs: bool,
-    hash: bool,
-    packages: &str,
-    skip_rules: Vec<String>,
-    as_of: Option<&str>,
-    jobs: Option<usize>,
-) -> PyResult<ScanOptions> {
-    let package_scan = match packages {
+/// The scan options, one parser for every scanning function: keyword arguments as the CLI
+/// spells its options (`no_logs`, `hash`, `packages`, `skip_rules`, `as_of`, and `jobs` where
+/// the function scans in parallel), each defaulting to the CLI's default. The Python layer
+/// (`_options` in `python/rebootscan/__init__.py`) passes them by keyword; an unknown one is
+/// a TypeError, as for any Python function.
+fn scan_options(keywords: Option<&Bound<'_, PyDict>>, takes_jobs: bool) -> PyResult<ScanOptions> {
+    let mut no_logs = false;
+    let mut hash = false;
+    let mut packages = String::from("auto");
+    let mut skip_rules: Vec<String> = Vec::new();
+    let mut as_of: Option<String> = None;
+    let mut jobs: Option<usize> = None;
+    for (key, value) in keywords.into_iter().flat_map(|k| k.iter()) {
+        let key: String = key.extract()?;
+        let wrong_type = |e: PyErr| PyTypeError::new_err(format!("argument {key:?}: {e}"));
+        match key.as_str() {
+            "no_logs" => no_logs = value.extract().map_err(wrong_type)?,
+            "hash" => hash = value.extract().map_err(wrong_type)?,
+            "packages" => packages = value.extract().map_err(wrong_type)?,
+            "skip_rules" => skip_rules = value.extract().map_err(wrong_type)?,
+            "as_of" => as_of = value.extract().map_err(wrong_type)?,
+            "jobs" if takes_jobs => jobs = value.extract().map_err(wrong_type)?,
+            _ => return Err(PyTypeError::new_err(format!("unexpected keyword argument {key:?}"))),
+        }
+    }
+    let package_scan = match packages.as_str() {
         "auto" => PackageScan::WhenServicingPending,
         "always" => PackageScan::Always,
         "never" => PackageScan::Never,
@@ -41,7 +58,7 @@ fn scan_options(
             )))
         }
     };
-    let as_of = match as_of {
+    let as_of = match as_of.as_deref() {
         None => None,
         Some(text) => {
             let format = time::macros::format_description!("[year]-[month]-[day]");
@@ -78,17 +95,9 @@ fn discover_json(py: Python<'_>, paths: Vec<PathBuf>) -> PyResult<String> {
 /// One machine's report, as one JSONL line (the exact bytes `rebootscan scan --format jsonl`
 /// writes for it, without the newline), from the JSON text of a machine spec.
 #[pyfunction]
-#[pyo3(signature = (spec_json, no_logs=false, hash=false, packages="auto", skip_rules=Vec::new(), as_of=None))]
-fn scan_spec_json(
-    py: Python<'_>,
-    spec_json: &str,
-    no_logs: bool,
-    hash: bool,
-    packages: &str,
-    skip_rules: Vec<String>,
-    as_of: Option<&str>,
-) -> PyResult<String> {
-    let options = scan_options(no_logs, hash, packages, skip_rules, as_of, None)?;
+#[pyo3(signature = (spec_json, **options))]
+fn scan_spec_json(py: Python<'_>, spec_json: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+    let options = scan_options(options, false)?;
     let spec: MachineSpec = serde_json::from_str(spec_json)
         .map_err(|e| RebootscanError::new_err(format!("not a machine spec from discover(): {e}")))?;
     let report = py.detach(|| scan::scan_machine(&spec, &options));
@@ -102,19 +111,13 @@ type WorkerLine = (String, Option<(String, String)>, String);
 /// Many machines at once, for a fleet worker: per spec, in the order given, its JSONL line and
 /// its duplicate key. The client marks duplicates across the run with [`DuplicateMarker`].
 #[pyfunction]
-#[pyo3(signature = (specs_json, no_logs=false, hash=false, packages="auto", skip_rules=Vec::new(), as_of=None, jobs=None))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (specs_json, **options))]
 fn scan_specs_jsonl(
     py: Python<'_>,
     specs_json: &str,
-    no_logs: bool,
-    hash: bool,
-    packages: &str,
-    skip_rules: Vec<String>,
-    as_of: Option<&str>,
-    jobs: Option<usize>,
+    options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Vec<WorkerLine>> {
-    let options = scan_options(no_logs, hash, packages, skip_rules, as_of, jobs)?;
+    let options = scan_options(options, true)?;
     let machines: Vec<MachineSpec> = serde_json::from_str(specs_json)
         .map_err(|e| RebootscanError::new_err(format!("not a list of machine specs from discover(): {e}")))?;
     let discovery = Discovery { machines, ..Discovery::default() };
@@ -170,19 +173,9 @@ impl DuplicateMarker {
 
 /// The whole scan of `paths` as the JSON document `rebootscan scan --format json` writes.
 #[pyfunction]
-#[pyo3(signature = (paths, no_logs=false, hash=false, packages="auto", skip_rules=Vec::new(), as_of=None, jobs=None))]
-#[allow(clippy::too_many_arguments)]
-fn scan_paths_json(
-    py: Python<'_>,
-    paths: Vec<PathBuf>,
-    no_logs: bool,
-    hash: bool,
-    packages: &str,
-    skip_rules: Vec<String>,
-    as_of: Option<&str>,
-    jobs: Option<usize>,
-) -> PyResult<String> {
-    let options = scan_options(no_logs, hash, packages, skip_rules, as_of, jobs)?;
+#[pyo3(signature = (paths, **options))]
+fn scan_paths_json(py: Python<'_>, paths: Vec<PathBuf>, options: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+    let options = scan_options(options, true)?;
     let document = py.detach(|| {
         let discovery = discover::discover(&paths);
         let mut machines = Vec::with_capacity(discovery.machines.len());
