@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use walkdir::WalkDir;
 
+use crate::archive::{self, ArchiveFormat, ArchiveTree};
 use crate::image::machine::{has_image_extension, looks_like_image, read_head, volume_name};
 use crate::image::source::is_later_segment;
 use crate::image::{ImageSpec, ImageVolume};
@@ -78,7 +79,11 @@ fn eq_ignore_case(component: &std::ffi::OsStr, expected: &str) -> bool {
 /// A drive-letter folder as collection tools write it: `C`, `C%3A`, `C_`, `C:`, and
 /// Velociraptor's raw-device form `\\.\C:` URL-encoded (`%5C%5C.%5CC%3A`).
 fn is_drive_folder(component: &std::ffi::OsStr) -> bool {
-    let Some(text) = component.to_str() else { return false };
+    component.to_str().is_some_and(is_drive_folder_name)
+}
+
+/// [`is_drive_folder`] for a name as text.
+pub(crate) fn is_drive_folder_name(text: &str) -> bool {
     let upper = text.to_ascii_uppercase();
     let text = upper.strip_prefix("%5C%5C.%5C").unwrap_or(&upper);
     let mut chars = text.chars();
@@ -164,6 +169,11 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
             Ok(meta) if meta.is_file() && is_image_file(path) => {
                 discover_image(path, &path.display().to_string(), true, &mut discovery)
             }
+            Ok(meta) if meta.is_file() && archive_format(path).is_some() => {
+                if let Some(format) = archive_format(path) {
+                    discover_archive(path, &path.display().to_string(), format, true, &mut discovery)
+                }
+            }
             Ok(meta) if meta.is_file() => discovery.machines.push(MachineSpec {
                 label: path.display().to_string(),
                 hives: vec![path.clone()],
@@ -184,6 +194,7 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
     // (folder, snapshot) → files; BTreeMap keeps the report order stable.
     let mut groups: BTreeMap<(PathBuf, Option<String>), Vec<PathBuf>> = BTreeMap::new();
     let mut images: Vec<PathBuf> = Vec::new();
+    let mut archives: Vec<(PathBuf, ArchiveFormat)> = Vec::new();
     let mut hive_named_folders: Vec<PathBuf> = Vec::new();
     let skipped_before = discovery.skipped.len();
     let walker = WalkDir::new(root).follow_links(false).sort_by_file_name();
@@ -230,10 +241,16 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
             continue;
         }
         if machine_hive_name(&name).is_none() {
-            // Disk images in a collection are recognised by extension here (reading every
-            // file's first bytes would be slow on large trees), then by content.
-            if has_image_extension(entry.path()) && !is_later_segment(entry.path()) {
-                images.push(entry.path().to_path_buf());
+            // Disk images and archives are recognised by extension, and larger files by their
+            // first bytes, so that none is dropped without a word; then by content.
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            match held_evidence(entry.path(), size) {
+                Held::Image => images.push(entry.path().to_path_buf()),
+                Held::Archive(format) => archives.push((entry.path().to_path_buf(), format)),
+                Held::NotRead(reason) => {
+                    discovery.ignored.push(Skipped { path: entry.path().display().to_string(), reason })
+                }
+                Held::Nothing => {}
             }
             continue;
         }
@@ -259,6 +276,7 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
     }
     if groups.is_empty()
         && images.is_empty()
+        && archives.is_empty()
         && discovery.ignored.is_empty()
         && discovery.skipped.len() == skipped_before
     {
@@ -273,6 +291,9 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
             label = format!("{label} [{snapshot}]");
         }
         discovery.machines.push(MachineSpec { label, hives, snapshot, image: None });
+    }
+    for (path, format) in archives {
+        discover_archive(&path, &label_for(root, &path), format, false, discovery);
     }
     for image in images {
         match read_head(&image) {
@@ -318,6 +339,10 @@ fn discover_image(path: &Path, label: &str, direct: bool, discovery: &mut Discov
         let snapshot =
             volume.config.last().filter(|c| c.eq_ignore_ascii_case("RegBack")).map(|_| "RegBack".to_string());
         let mut machine_label = volume_name(label, volume.partition);
+        let collected = volume.collected_folder();
+        if !collected.is_empty() {
+            machine_label = format!("{machine_label}/{collected}");
+        }
         if let Some(snapshot) = &snapshot {
             machine_label = format!("{machine_label} [{snapshot}]");
         }
@@ -347,6 +372,190 @@ fn discover_image(path: &Path, label: &str, direct: bool, discovery: &mut Discov
         } else {
             discovery.ignored.push(entry);
         }
+    }
+}
+
+// ---- Archives and whatever else holds files -------------------------------------------
+
+/// What a file met in a tree holds, as far as discovery is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Held {
+    /// A disk image or container (confirmed by content later).
+    Image,
+    Archive(ArchiveFormat),
+    /// Holds files but is not read: the reason goes under `ignored`.
+    NotRead(String),
+    Nothing,
+}
+
+/// Files smaller than this are not sniffed when their name says nothing: no disk image or
+/// machine collection is that small, and most files of a collection are.
+const SNIFF_SIZE: u64 = 64 << 10;
+
+fn extension_of(path: &Path) -> String {
+    path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase()
+}
+
+fn is_tar_gzip_name(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();
+    name.ends_with(".tar.gz") || name.ends_with(".tgz")
+}
+
+/// The archive format of a file, by content (the name only decides how hard to look).
+fn archive_format(path: &Path) -> Option<ArchiveFormat> {
+    let head = read_head(path).ok()?;
+    archive::detect(&head, || archive::tar::gzip_holds_tar(path))
+}
+
+/// A later segment of an EWF set (`x.E02`, `x.EAA` when `x.E01` exists): read with the first.
+fn is_later_ewf_segment(path: &Path) -> bool {
+    let extension = extension_of(path);
+    let bytes = extension.as_bytes();
+    let first = |e: &str| path.with_extension(e).is_file() || path.with_extension(e.to_ascii_uppercase()).is_file();
+    bytes.len() == 3 && (bytes[0] == b'e' || bytes[0] == b's' || bytes[0] == b'l') && extension != "e01" && {
+        let tail = &extension[1..];
+        (tail.bytes().all(|b| b.is_ascii_digit()) || tail.bytes().all(|b| b.is_ascii_lowercase()))
+            && first(&format!("{}01", &extension[..1]))
+    }
+}
+
+fn held_evidence(path: &Path, size: u64) -> Held {
+    if is_later_segment(path) || is_later_ewf_segment(path) {
+        return Held::Nothing;
+    }
+    let extension = extension_of(path);
+    let named_archive = matches!(extension.as_str(), "zip" | "tar") || is_tar_gzip_name(path);
+    if has_image_extension(path) || extension == "ntfs" {
+        return Held::Image;
+    }
+    let named_compressed = matches!(extension.as_str(), "gz" | "bz2" | "xz" | "zst" | "7z" | "rar");
+    if !named_archive && !named_compressed && size < SNIFF_SIZE {
+        return Held::Nothing;
+    }
+    let head = match read_head(path) {
+        Ok(head) => head,
+        Err(error) if named_archive || named_compressed => {
+            return Held::NotRead(format!("looks like an archive by its name but cannot be read: {error}"))
+        }
+        Err(_) => return Held::Nothing,
+    };
+    if let Some(format) = archive::detect(&head, || archive::tar::gzip_holds_tar(path)) {
+        return Held::Archive(format);
+    }
+    if looks_like_image(&head) {
+        return Held::Image;
+    }
+    if let Some(kind) = archive::compressed_kind(&head) {
+        return Held::NotRead(format!(
+            "{kind}, not an archive read in place (ZIP, tar, tar.gz): decompress it (gunzip -k, unxz -k, 7z x…) and scan the result"
+        ));
+    }
+    if named_archive {
+        return Held::NotRead(format!(
+            "named like a {} but its content is not one (damaged, or another format)",
+            if extension == "zip" { "ZIP archive" } else { "tar archive" }
+        ));
+    }
+    Held::Nothing
+}
+
+/// The machines inside an archive, found by the same layout rules as in folders and
+/// labelled `ARCHIVE [folder]` (`ARCHIVE [/]` for hives at its root). Disk images inside it
+/// and members that are not read are listed with the reason.
+fn discover_archive(path: &Path, label: &str, format: ArchiveFormat, direct: bool, discovery: &mut Discovery) {
+    let tree = match ArchiveTree::open(path, format) {
+        Ok(tree) => tree,
+        Err(error) => {
+            discovery
+                .skipped
+                .push(Skipped { path: path.display().to_string(), reason: format!("{}: {error}", format.name()) });
+            return;
+        }
+    };
+    let archive_name = path.display().to_string();
+    for (member, reason) in tree.notes() {
+        let entry = Skipped { path: format!("{archive_name}/{member}"), reason: reason.clone() };
+        // A hive that is not read leaves its machine incomplete; anything else is only noted.
+        let hive = member.rsplit(['/', '\\']).next().and_then(machine_hive_name).is_some();
+        if hive {
+            discovery.skipped.push(entry);
+        } else {
+            discovery.ignored.push(entry);
+        }
+    }
+    // (machine folder, snapshot, hive folder) → hive names
+    let mut groups: BTreeMap<(PathBuf, Option<String>, Vec<String>), Vec<String>> = BTreeMap::new();
+    for (components, size) in tree.files() {
+        let Some(file_name) = components.last() else { continue };
+        let member_path: PathBuf = components.iter().collect();
+        let member_label = format!("{archive_name}/{}", components.join("/"));
+        if machine_hive_name(file_name).is_none() {
+            if has_image_extension(&member_path) || extension_of(&member_path) == "ntfs" {
+                // KAPE zips its VHDX container by default (`--zv`): normal, and not read in
+                // place, since a deflated member cannot be read at random offsets.
+                discovery.skipped.push(Skipped {
+                    path: member_label,
+                    reason: format!(
+                        "disk image inside a {}: not read in place (a compressed member has no random access); extract it (`{} '{}' '{}'`) and scan the extracted file",
+                        format.name(),
+                        if format == ArchiveFormat::Zip { "unzip" } else { "tar -xf" },
+                        archive_name,
+                        components.join("/")
+                    ),
+                });
+            } else if matches!(extension_of(&member_path).as_str(), "zip" | "tar") || is_tar_gzip_name(&member_path) {
+                discovery.skipped.push(Skipped {
+                    path: member_label,
+                    reason: format!("archive inside a {}: not read; extract it and scan the result", format.name()),
+                });
+            }
+            continue;
+        }
+        let (folder, snapshot) = machine_folder(&member_path);
+        if snapshot.is_some() && size == 0 {
+            discovery.ignored.push(Skipped {
+                path: member_label,
+                reason: "empty RegBack copy (Windows 10 1803 and later no longer fill RegBack)".to_string(),
+            });
+            continue;
+        }
+        let config = components[..components.len() - 1].to_vec();
+        groups.entry((folder, snapshot, config)).or_default().push(file_name.clone());
+    }
+    if groups.is_empty()
+        && !tree.notes().iter().any(|(m, _)| m.rsplit(['/', '\\']).next().and_then(machine_hive_name).is_some())
+    {
+        let entry = Skipped {
+            path: archive_name.clone(),
+            reason: format!("{} without SYSTEM, SOFTWARE or COMPONENTS hives", format.name()),
+        };
+        if direct {
+            discovery.skipped.push(entry);
+        } else {
+            discovery.ignored.push(entry);
+        }
+    }
+    let length = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    for ((folder, snapshot, config), hives) in groups {
+        let folder_text = folder.to_string_lossy().replace('\\', "/");
+        let mut machine_label =
+            format!("{label} [{}]", if folder_text.is_empty() { "/" } else { folder_text.as_str() });
+        if let Some(snapshot) = &snapshot {
+            machine_label = format!("{machine_label} [{snapshot}]");
+        }
+        let volume = ImageVolume {
+            image: ImageSpec { path: path.to_path_buf(), segments: vec![path.to_path_buf()] },
+            partition: None,
+            scheme: None,
+            start: 0,
+            length,
+            config,
+            hives,
+            warnings: Vec::new(),
+            archive: Some(format),
+        };
+        let hives = volume.hives.iter().map(|hive| volume.file_label(hive)).collect();
+        discovery.machines.push(MachineSpec { label: machine_label, hives, snapshot, image: Some(volume) });
     }
 }
 

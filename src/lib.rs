@@ -46,6 +46,7 @@
 //! where evidence bytes come from (files, images, volumes); [`image`] reads disk images;
 //! [`patch`] gives the patch level.
 
+pub mod archive;
 pub mod context;
 pub mod discover;
 pub mod image;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::archive::{ArchiveFormat, ArchiveTree};
 use crate::image::container::{self, Container};
 use crate::image::partition::{self, Layout, PartitionError, Scheme};
 use crate::image::pe_version::{self, PeError};
@@ -66,13 +67,51 @@ pub struct ImageVolume {
     /// Caveats about the image (truncated, backup GPT used), repeated on every hive read
     /// from this volume.
     pub warnings: Vec<String>,
+    /// Set when `image` is an archive (ZIP, tar) read as a tree instead of a disk image;
+    /// `config` is then the hive folder inside the archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveFormat>,
 }
 
 impl ImageVolume {
     /// `disk.raw [partition 2]`, or `vol.raw [volume]` for an image of one volume: the prefix of
     /// every path reported for this volume.
     pub fn name(&self) -> String {
+        if self.archive.is_some() {
+            return self.image.path.display().to_string();
+        }
         volume_name(&self.image.path.display().to_string(), self.partition)
+    }
+
+    /// The folder of the tree that stands for the system drive's root: what comes before
+    /// `Windows\System32\config` (empty for an installation at the volume root, `C` for a
+    /// KAPE tree). `None` for hives collected flat, without the drive's folders.
+    pub fn drive_root(&self) -> Option<Vec<String>> {
+        let mut config: &[String] = &self.config;
+        if config.last().is_some_and(|c| c.eq_ignore_ascii_case("RegBack")) {
+            config = &config[..config.len() - 1];
+        }
+        let n = config.len();
+        let windows_layout = n >= 3
+            && WINDOWS_FOLDERS.iter().any(|w| config[n - 3].eq_ignore_ascii_case(w))
+            && config[n - 2].eq_ignore_ascii_case("System32")
+            && config[n - 1].eq_ignore_ascii_case("config");
+        windows_layout.then(|| config[..n - 3].to_vec())
+    }
+
+    /// The folder of the collected tree in the volume (`C` for KAPE's `C\Windows\…`), empty
+    /// for an installation at the volume root.
+    pub fn collected_folder(&self) -> String {
+        match self.drive_root() {
+            Some(root) => root.join("/"),
+            None => {
+                let mut config = self.config.clone();
+                if config.last().is_some_and(|c| c.eq_ignore_ascii_case("RegBack")) {
+                    config.pop();
+                }
+                config.join("/")
+            }
+        }
     }
 
     /// The report path of a file on the volume: `disk.raw [partition 2]/Windows/…/SYSTEM`.
@@ -243,9 +282,16 @@ pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
             config: Vec::new(),
             hives: Vec::new(),
             warnings: Vec::new(),
+            archive: None,
         };
-        match find_windows(&mut volume) {
-            Ok(Some((config, hives))) => {
+        let installs = match find_installs(&mut volume) {
+            Ok(installs) if installs.is_empty() => Ok(None),
+            Ok(installs) => Ok(Some(installs)),
+            Err(problem) => Err(problem),
+        };
+        for install in installs.iter().flatten().flatten() {
+            let (config, hives) = install.clone();
+            {
                 let mut regback_config = config.clone();
                 regback_config.push("RegBack".to_string());
                 probe.windows.push(ImageVolume { config, hives, ..template.clone() });
@@ -263,15 +309,22 @@ pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
                             });
                         }
                         if !present.is_empty() {
-                            probe.windows.push(ImageVolume { config: regback_config, hives: present, ..template });
+                            probe.windows.push(ImageVolume {
+                                config: regback_config,
+                                hives: present,
+                                ..template.clone()
+                            });
                         }
                     }
                     Err(problem) => probe.warnings.push(format!("{name}: RegBack folder unreadable: {problem}")),
                 }
             }
+        }
+        match installs {
+            Ok(Some(_)) => {}
             Ok(None) => probe.notes.push(VolumeNote {
                 name,
-                reason: "NTFS volume without Windows\\System32\\config hives: not a Windows installation".to_string(),
+                reason: "NTFS volume without Windows\\System32\\config hives, a collected drive folder (C\\Windows\\System32\\config) or hives at its root: not a Windows installation".to_string(),
                 unreadable: false,
                 empty_regback: false,
             }),
@@ -306,6 +359,51 @@ pub fn find_windows(tree: &mut dyn FileTree) -> Result<Option<WindowsInstall>, F
     Ok(None)
 }
 
+/// Every set of machine hives on a volume: a Windows installation at its root, collected
+/// drive trees at its root (KAPE's container writes `C\\Windows\\System32\\config\\…` into its
+/// VHDX; Velociraptor-style `C%3A`), and hives collected flat at the root. Only the root and
+/// one level of drive folders are looked at: a volume is never walked whole.
+pub fn find_installs(tree: &mut dyn FileTree) -> Result<Vec<WindowsInstall>, FileProblem> {
+    let mut installs = Vec::new();
+    if let Some(install) = find_windows(tree)? {
+        installs.push(install);
+    }
+    let root = tree.list(&[])?.unwrap_or_default();
+    for entry in &root {
+        if entry.kind != EntryKind::Directory || !crate::discover::is_drive_folder_name(&entry.name) {
+            continue;
+        }
+        for windows in WINDOWS_FOLDERS {
+            let config: Vec<String> =
+                [entry.name.as_str(), windows, "System32", "config"].iter().map(|s| s.to_string()).collect();
+            let components: Vec<&str> = config.iter().map(String::as_str).collect();
+            if !tree.metadata(&components)?.is_some_and(|m| m.kind == EntryKind::Directory) {
+                continue;
+            }
+            let (mut present, empty) = present_hives(tree, &config)?;
+            present.extend(empty);
+            if !present.is_empty() {
+                installs.push((config, present));
+                break;
+            }
+        }
+    }
+    // Hives at the root: only SYSTEM/SOFTWARE/COMPONENTS by their plain names, as files.
+    let at_root: Vec<String> = HIVE_NAMES
+        .iter()
+        .filter(|name| root.iter().any(|e| e.kind == EntryKind::File && e.name.eq_ignore_ascii_case(name)))
+        .map(|s| s.to_string())
+        .collect();
+    if !at_root.is_empty() {
+        let (mut present, empty) = present_hives(tree, &[])?;
+        present.extend(empty);
+        if !present.is_empty() {
+            installs.push((Vec::new(), present));
+        }
+    }
+    Ok(installs)
+}
+
 /// The hive files in `config`: (non-empty ones, empty ones). Compressed or otherwise
 /// unreadable hives count as present, so that the scan reports why they cannot be read.
 fn present_hives(tree: &mut dyn FileTree, config: &[String]) -> Result<(Vec<String>, Vec<String>), FileProblem> {
@@ -337,6 +435,9 @@ pub struct OpenedVolume {
     /// came from.
     system_drive: String,
     system_drive_source: &'static str,
+    /// The folder of the tree that holds the system drive's files (`C` in a KAPE tree);
+    /// `None` when the hives were collected without the drive's folders.
+    drive_root: Option<Vec<String>>,
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -356,8 +457,27 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
         volume: None,
         system_drive: "C:".to_string(),
         system_drive_source: "assumed: SOFTWARE gives no SystemRoot",
+        drive_root: Some(Vec::new()),
     };
     let name = spec.name();
+    if let Some(format) = spec.archive {
+        opened.inputs.push(InputFile {
+            path: spec.image.path.display().to_string(),
+            role: "archive".to_string(),
+            size: std::fs::metadata(&spec.image.path).map(|m| m.len()).ok(),
+            sha256: None,
+        });
+        match ArchiveTree::open(&spec.image.path, format) {
+            Ok(tree) => load_tree(Box::new(tree), spec, options, hash, &mut opened),
+            Err(error) => {
+                for hive in &spec.hives {
+                    let label = spec.file_label(hive);
+                    opened.loaded.push((label.clone(), Err(unreadable(&label, format!("{name}: {error}")))));
+                }
+            }
+        }
+        return opened;
+    }
     let image = match source::open_image(&spec.image) {
         Ok(image) => image,
         Err(error) => {
@@ -383,7 +503,7 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
             sha256: None,
         });
     }
-    let mut volume = match NtfsVolume::open(image, spec.start, spec.length, name.clone()) {
+    let volume = match NtfsVolume::open(image, spec.start, spec.length, name.clone()) {
         Ok(volume) => volume,
         Err(error) => {
             for hive in &spec.hives {
@@ -393,11 +513,25 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
             return opened;
         }
     };
+    load_tree(Box::new(volume), spec, options, hash, &mut opened);
+    opened
+}
+
+/// Loads the machine's hives from the tree (a volume or an archive) and keeps the tree for
+/// the staged-file lookups.
+fn load_tree(
+    mut volume: Box<dyn FileTree>,
+    spec: &ImageVolume,
+    options: LoadOptions,
+    hash: bool,
+    opened: &mut OpenedVolume,
+) {
     for hive in &spec.hives {
         let label = spec.file_label(hive);
-        let result = load_hive(&mut volume, spec, hive, &label, options, hash, &mut opened.inputs);
+        let result = load_hive(volume.as_mut(), spec, hive, &label, options, hash, &mut opened.inputs);
         opened.loaded.push((label, result));
     }
+    opened.drive_root = spec.drive_root();
     for (_, hive) in opened.loaded.iter_mut() {
         if let Ok(hive) = hive {
             hive.warnings.extend(spec.warnings.iter().cloned());
@@ -418,8 +552,7 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
             )),
         }
     }
-    opened.volume = Some(Box::new(volume));
-    opened
+    opened.volume = Some(volume);
 }
 
 fn load_hive(
@@ -515,10 +648,18 @@ impl OpenedVolume {
                 Some(format!("on drive {drive}, not on this volume ({})", self.system_drive)),
             );
         }
-        let components: Vec<&str> = dos_path[3..].split('\\').filter(|c| !c.is_empty() && *c != ".").collect();
-        if components.is_empty() {
+        let Some(drive_root) = self.drive_root.as_ref() else {
+            return file_check(
+                FileStatus::NotChecked,
+                None,
+                Some("the hives were collected without the drive's folders".into()),
+            );
+        };
+        let within: Vec<&str> = dos_path[3..].split('\\').filter(|c| !c.is_empty() && *c != ".").collect();
+        if within.is_empty() {
             return file_check(FileStatus::NotChecked, None, Some("the root folder".into()));
         }
+        let components: Vec<&str> = drive_root.iter().map(String::as_str).chain(within).collect();
         let looked_up = crate::source::with_file(volume.as_mut(), &components, PE_READ_BUDGET, |file| {
             (file.len(), pe_version::read_version(file))
         });

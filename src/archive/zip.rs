@@ -1,0 +1,146 @@
+//! ZIP members through the `zip` crate (MIT; the zip-rs project, fuzzed upstream with
+//! cargo-fuzz targets for reading, and the reader behind cargo's own crate handling tools;
+//! already used by this project's test suite). It reads sizes and CRCs from the central
+//! directory, which is what Velociraptor's streamed ZIPs need: their local headers carry sizes
+//! of 0 with data descriptors after the data. What the crate does not bound is checked here:
+//! the member count the end record claims (before the crate sizes a vector by it), each
+//! member's size, and its expansion ratio.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use ::zip::result::ZipError;
+use ::zip::ZipArchive;
+
+use crate::archive::{ArchiveError, Index, Location, MemberReader, MAX_ENTRIES};
+use crate::source::{EntryKind, FileProblem};
+
+/// No real member expands more than this (hives compress about 3:1 to 20:1, a mostly empty
+/// one maybe 100:1); deflate allows up to 1032:1, which zip bombs use.
+pub const MAX_EXPANSION: u64 = 250;
+/// Members smaller than this are not held to the ratio (a tiny compressed run of zeros is
+/// harmless).
+const RATIO_FREE_SIZE: u64 = 1 << 20;
+/// A central-directory header is at least 46 bytes.
+const MIN_CENTRAL_HEADER: u64 = 46;
+
+fn damaged(detail: impl std::fmt::Display) -> ArchiveError {
+    ArchiveError::Damaged { format: "ZIP archive", detail: detail.to_string() }
+}
+
+/// The member count and central-directory size the end records claim, checked against the
+/// file's length before the `zip` crate allocates for them.
+fn check_end_record(file: &mut File, len: u64) -> Result<(), ArchiveError> {
+    let tail_len = len.min(65_557);
+    let mut tail = vec![0u8; tail_len as usize];
+    file.seek(SeekFrom::Start(len - tail_len))?;
+    file.read_exact(&mut tail)?;
+    let Some(at) = tail.windows(4).rposition(|w| w == b"PK\x05\x06") else {
+        return Err(damaged("no end-of-central-directory record (the file is truncated or not a ZIP)"));
+    };
+    let record = &tail[at..];
+    if record.len() < 22 {
+        return Err(damaged("end-of-central-directory record cut off"));
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([record[o], record[o + 1]]) as u64;
+    let mut count = u16_at(10);
+    if count == 0xffff && at >= 20 && &tail[at - 20..at - 16] == b"PK\x06\x07" {
+        // ZIP64: the locator before the end record points at the ZIP64 end record.
+        let locator = &tail[at - 20..at];
+        let mut offset = [0u8; 8];
+        offset.copy_from_slice(&locator[8..16]);
+        let offset = u64::from_le_bytes(offset);
+        if offset.saturating_add(56) > len {
+            return Err(damaged("the ZIP64 end record lies past the end of the file"));
+        }
+        let mut record64 = [0u8; 56];
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(&mut record64)?;
+        let mut total = [0u8; 8];
+        total.copy_from_slice(&record64[32..40]);
+        count = u64::from_le_bytes(total);
+    }
+    if count.saturating_mul(MIN_CENTRAL_HEADER) > len {
+        return Err(damaged(format!(
+            "the end record claims {count} members, more than a file of {len} bytes can hold"
+        )));
+    }
+    if count > MAX_ENTRIES as u64 {
+        return Err(ArchiveError::TooMany(format!(
+            "ZIP archive with {count} members: more than the {MAX_ENTRIES} read (split the collection)"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) struct ZipMembers {
+    archive: ZipArchive<File>,
+}
+
+pub(crate) fn open(path: &Path) -> Result<(Index, ZipMembers), ArchiveError> {
+    let (mut file, meta) = crate::input::open_regular(path)?;
+    check_end_record(&mut file, meta.len())?;
+    file.seek(SeekFrom::Start(0))?;
+    let mut archive = ZipArchive::new(file).map_err(damaged)?;
+    let mut index = Index::default();
+    for number in 0..archive.len() {
+        let member = archive.by_index_raw(number).map_err(|e| damaged(format!("member {number}: {e}")))?;
+        let kind = if member.is_dir() {
+            EntryKind::Directory
+        } else if member.is_symlink() {
+            EntryKind::Other
+        } else {
+            EntryKind::File
+        };
+        let name = member.name().to_string();
+        index.add(&name, kind, member.size(), member.compressed_size(), Location::Zip(number));
+    }
+    Ok((index, ZipMembers { archive }))
+}
+
+fn problem(error: ZipError) -> FileProblem {
+    match error {
+        ZipError::UnsupportedArchive(ZipError::PASSWORD_REQUIRED) | ZipError::InvalidPassword => FileProblem::Encrypted,
+        ZipError::UnsupportedArchive(what) => FileProblem::Io(format!("ZIP member not readable: {what}")),
+        other => FileProblem::Io(format!("damaged ZIP member: {other}")),
+    }
+}
+
+impl MemberReader for ZipMembers {
+    fn read_member(
+        &mut self,
+        location: Location,
+        size: u64,
+        compressed: u64,
+        limit: u64,
+    ) -> Result<Vec<u8>, FileProblem> {
+        let Location::Zip(number) = location else { return Err(FileProblem::NoData) };
+        if size > limit {
+            return Err(FileProblem::TooLarge { size, limit });
+        }
+        if size > RATIO_FREE_SIZE && size > compressed.saturating_mul(MAX_EXPANSION) {
+            return Err(FileProblem::Io(format!(
+                "ZIP member would expand {compressed} bytes to {size} (more than {MAX_EXPANSION}:1): refused as a likely zip bomb"
+            )));
+        }
+        let member = self.archive.by_index(number).map_err(problem)?;
+        let len = usize::try_from(size).map_err(|_| FileProblem::OutOfMemory(size))?;
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(len).map_err(|_| FileProblem::OutOfMemory(size))?;
+        // One byte more than declared shows a member that decompresses to more than the
+        // central directory says; the crate checks the CRC at the end.
+        member
+            .take(size.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|e| FileProblem::Io(format!("damaged ZIP member: {e}")))?;
+        if bytes.len() as u64 != size {
+            return Err(FileProblem::Io(format!(
+                "damaged ZIP member: decompresses to {}{} bytes, the central directory says {size}",
+                bytes.len(),
+                if bytes.len() as u64 > size { "+" } else { "" }
+            )));
+        }
+        Ok(bytes)
+    }
+}
