@@ -32,6 +32,7 @@ macro_rules! err {
     ($($arg:tt)*) => {{
         // Paths and reasons may come from evidence: escaped like the text report.
         let line = format!($($arg)*);
+        // A closed stderr has nowhere to report to; the exit status still tells.
         let _ = writeln!(io::stderr().lock(), "{}", report::escape::text(&line));
     }};
 }

@@ -41,6 +41,8 @@ pub struct Inputs {
 impl Inputs {
     /// Adds a file (following symbolic links); paths that do not exist are not inputs.
     pub fn add(&mut self, path: &Path) {
+        // Not evidence: a path whose metadata cannot be read is no file a run could read, so
+        // there is nothing to protect (opening it for the scan reports the error).
         if let Some(id) = std::fs::metadata(path).ok().as_ref().and_then(file_id) {
             if !self.files.iter().any(|(known, _)| *known == id) {
                 self.files.push((id, path.to_path_buf()));
@@ -153,6 +155,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
     if a == b {
         return true;
     }
+    // Not evidence: a target that does not exist yet has no identity; compared by name below.
     let id = |p: &Path| std::fs::metadata(p).ok().as_ref().and_then(file_id);
     if let (Some(a), Some(b)) = (id(a), id(b)) {
         return a == b;

@@ -146,6 +146,8 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 }
 
 fn input_file(path: &Path, role: &str, options: &ScanOptions, errors: &mut Vec<FileError>) -> InputFile {
+    // The inventory of what was read, not evidence: the file was opened and read already (its
+    // errors are the hive's), and an unknown size shows as none.
     let size = std::fs::metadata(path).map(|m| m.len()).ok();
     let sha256 = if options.hash {
         match sha256_file(path) {
@@ -327,6 +329,11 @@ pub fn assess(
         components: slot(HiveKind::Components),
     };
     let evidence = rules::evaluate(&hives, rule_options);
+    for (file, warning) in &evidence.warnings {
+        if let Some(report) = hive_reports.iter_mut().find(|report| &report.path == file) {
+            report.warnings.push(warning.clone());
+        }
+    }
     // Measured at the evidence time unless the caller gave a date: the machine as collected.
     let security = evidence
         .patch

@@ -256,3 +256,65 @@ fn unknown_rule_id_is_refused() {
     assert_eq!(typo.status.code(), Some(2));
     assert!(stderr(&typo).contains("msi_in_progres: no such rule (close: msi_in_progress)"), "{}", stderr(&typo));
 }
+
+/// The two probes of issue 19, from the command line, each beside a healthy SOFTWARE (the
+/// clean Server 2019 fixture): a SYSTEM whose `Control` subkey list points back at the root
+/// loses its System32 rename, and an `ExecuteState` stored as a 2-byte REG_DWORD. Neither may
+/// read as `not_pending`: each is `unknown`, with an error naming the file, the key and the
+/// defect (or the type and length).
+#[test]
+fn corrupt_list_and_short_dword_probes_are_unknown_with_the_defect() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/machines/server2019-clean");
+    let healthy_software = std::fs::read(fixtures.join("SOFTWARE")).unwrap();
+
+    // Probe 1: every entry of Control's subkey list redirected to the root key.
+    let corrupt = dir.path().join("corrupt-list");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    let mut system = write_machine(dir.path(), "template", true).join("SYSTEM");
+    let mut bytes = std::fs::read(&system).unwrap();
+    let root = u32::from_le_bytes(bytes[36..40].try_into().unwrap());
+    let control = (76..bytes.len() - 7)
+        .find(|&at| &bytes[at..at + 7] == b"Control" && &bytes[at - 76..at - 74] == b"nk" && bytes[at - 4] == 7)
+        .expect("Control key node")
+        - 76;
+    let list = 4096 + u32::from_le_bytes(bytes[control + 28..control + 32].try_into().unwrap()) as usize;
+    assert_eq!(&bytes[list + 4..list + 6], b"lh");
+    let count = u16::from_le_bytes([bytes[list + 6], bytes[list + 7]]) as usize;
+    for entry in 0..count {
+        bytes[list + 8 + entry * 8..list + 12 + entry * 8].copy_from_slice(&root.to_le_bytes());
+    }
+    std::fs::write(corrupt.join("SYSTEM"), &bytes).unwrap();
+    std::fs::write(corrupt.join("SOFTWARE"), &healthy_software).unwrap();
+
+    // Probe 2: a clean SYSTEM, and the healthy SOFTWARE with ExecuteState cut to 2 bytes.
+    let short = dir.path().join("short-dword");
+    std::fs::create_dir_all(&short).unwrap();
+    system = write_machine(dir.path(), "clean", false).join("SYSTEM");
+    std::fs::copy(&system, short.join("SYSTEM")).unwrap();
+    let mut software = healthy_software.clone();
+    let vk = (20..software.len() - 12)
+        .find(|&at| &software[at..at + 12] == b"ExecuteState" && &software[at - 20..at - 18] == b"vk")
+        .expect("ExecuteState value")
+        - 20;
+    assert_eq!(u32::from_le_bytes(software[vk + 4..vk + 8].try_into().unwrap()), 0x8000_0004, "an inline DWORD");
+    software[vk + 4..vk + 8].copy_from_slice(&0x8000_0002u32.to_le_bytes());
+    std::fs::write(short.join("SOFTWARE"), &software).unwrap();
+
+    for (folder, rule, defect) in [
+        (&corrupt, "pending_file_rename_operations (read_error)", "corrupt subkey list"),
+        (&short, "cbs_execute_state (wrong_type)", "is a REG_DWORD of 2 bytes (a REG_DWORD holds 4)"),
+    ] {
+        let output = rebootscan(&["scan", path_arg(folder), "--format", "json"]);
+        // A machine with errors was not fully analysed: exit status 3.
+        assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
+        let machine = &json["machines"][0];
+        assert_eq!(machine["verdict"], "unknown", "{machine:#}");
+        assert!(machine["verdict_reason"].as_str().unwrap().contains(rule), "{machine:#}");
+        let errors = machine["errors"].as_array().unwrap();
+        assert!(errors.iter().any(|e| e["message"].as_str().unwrap().contains(defect)), "{errors:#?}");
+        let text = stdout(&rebootscan(&["scan", path_arg(folder)]));
+        assert!(text.contains("verdict: UNKNOWN") && text.contains(defect), "{text}");
+    }
+}

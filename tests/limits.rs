@@ -357,3 +357,60 @@ fn renames_cut_short_are_wrong_type_unless_what_is_left_decides() {
     let data = serde_json::to_string(&finding.data).expect("finding data serialises");
     assert!(data.contains("no terminating NUL"), "{data}");
 }
+
+/// Context values that are there but do not hold what they mean are warnings of their hive,
+/// never silently absent.
+#[test]
+fn context_values_that_mean_nothing_are_warnings() {
+    let mut software = healthy_software();
+    software.set_value("Microsoft\\Windows NT\\CurrentVersion", ValueSpec::sz("CurrentBuild", "seventeen"));
+    software.set_value("Microsoft\\Windows NT\\CurrentVersion", ValueSpec::qword("UBR", 1 << 40));
+    let mut system = HiveSpec::new("ROOT");
+    system.set_value("Select", ValueSpec::dword("Current", 1));
+    system.set_value("ControlSet001\\Control\\Windows", ValueSpec::binary("ShutdownTime", &[1, 2, 3, 4]));
+    let report = scan_machine(system.build(), software.build());
+    let warnings = |file: &str| -> Vec<String> {
+        report.hives.iter().filter(|h| h.path == file).flat_map(|h| h.warnings.clone()).collect()
+    };
+    let software_warnings = warnings("hostile/SOFTWARE");
+    assert!(
+        software_warnings.iter().any(|w| w.contains("CurrentBuild = \"seventeen\" is not a build number")),
+        "{software_warnings:#?}"
+    );
+    assert!(
+        software_warnings.iter().any(|w| w.contains("UBR = \"1099511627776\" is not a 32-bit revision number")),
+        "{software_warnings:#?}"
+    );
+    let system_warnings = warnings("hostile/SYSTEM");
+    assert!(
+        system_warnings
+            .iter()
+            .any(|w| w.contains("ControlSet001\\Control\\Windows\\ShutdownTime is not an 8-byte FILETIME")),
+        "{system_warnings:#?}"
+    );
+    assert_eq!(report.context.os.current_build, None);
+    assert_eq!(report.context.last_shutdown, None);
+}
+
+/// A key that exists (the finding stands) but holds a value whose data cannot be read: the
+/// finding says so in a note instead of showing the listing as complete.
+#[test]
+fn an_unreadable_value_in_a_listed_key_is_a_note_of_the_finding() {
+    let cbs = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending";
+    let mut software = healthy_software();
+    software.set_value(cbs, ValueSpec::sz("MarkerValueXyz", "some text longer than four bytes"));
+    let mut bytes = software.build();
+    let vk = find(&bytes, b"MarkerValueXyz") - 20;
+    assert_eq!(&bytes[vk..vk + 2], b"vk");
+    put_u32(&mut bytes, vk + 8, u32::MAX);
+    let mut system = HiveSpec::new("ROOT");
+    system.set_value("Select", ValueSpec::dword("Current", 1));
+    let report = scan_machine(system.build(), bytes);
+    let finding = report.findings.iter().find(|f| f.rule == "cbs_reboot_pending").expect("the key is found");
+    assert!(
+        finding.notes.iter().any(|n| n.contains("MarkerValueXyz") && n.contains("nil (0xFFFFFFFF) offset")),
+        "{:#?}",
+        finding.notes
+    );
+    assert_eq!(report.verdict, Verdict::Pending);
+}

@@ -324,3 +324,17 @@ fn corrupt_store_is_an_error_not_absence() {
     let error = walk(&bytes).unwrap_err();
     assert!(error.problem.contains("cannot tell"), "{error}");
 }
+
+/// A pending package whose name does not fit its key node is an error naming Packages, not a
+/// package with an empty name looked up in vain.
+#[test]
+fn a_package_name_that_does_not_fit_its_cell_is_an_error() {
+    let (spec, _) = store(IndexStyle::Lh, 7, &[(150, 0x60)]);
+    let mut bytes = spec.build();
+    let name = package_names()[150].clone();
+    let nk = find(&bytes, name.as_bytes()) - 76;
+    bytes[nk + 72..nk + 74].copy_from_slice(&0x7000u16.to_le_bytes());
+    let error = walk(&bytes).unwrap_err();
+    assert!(error.problem.contains("its name does not fit its cell"), "{error}");
+    assert!(error.key.ends_with("Packages"), "{error}");
+}

@@ -82,7 +82,9 @@ impl Software {
         let reader = HiveReader::new(&bytes).expect("hive opens");
         let root = reader.root().expect("root key");
         let mut context = MachineContext::default();
-        read_software(&root, &mut context).expect("CurrentVersion reads");
+        let mut warnings = Vec::new();
+        read_software(&root, &mut context, &mut warnings).expect("CurrentVersion reads");
+        assert!(warnings.is_empty(), "{warnings:?}");
         let rollups = match root.subpath(PACKAGES_KEY).expect("Packages path") {
             Some(packages) => rollup_packages(&packages).expect("Packages read"),
             None => Vec::new(),

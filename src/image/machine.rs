@@ -495,6 +495,7 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
         }
     };
     for segment in &spec.image.segments {
+        // The inventory of the segments read, not evidence (opening the image reports errors).
         let size = std::fs::metadata(segment).map(|m| m.len()).ok();
         opened.inputs.push(InputFile {
             path: segment.display().to_string(),

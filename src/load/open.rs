@@ -217,7 +217,8 @@ fn map_or_read(file: &File, path: &Path, len: u64) -> Result<HiveBytes, LoadErro
     match unsafe { MmapOptions::new().len(map_len).map(file) } {
         Ok(map) => {
             // Without this the kernel reads megabytes around every page fault; with it a cold
-            // lookup in a 100 MB hive touches a few dozen pages.
+            // lookup in a 100 MB hive touches a few dozen pages. A refused hint changes only
+            // speed, never what is read: its result is not evidence.
             let _ = map.advise(Advice::Random);
             let registration = sigbus::register(map.as_ptr(), map.len());
             Ok(HiveBytes::Mapped(MappedHive { registration, map }))
@@ -279,6 +280,8 @@ impl HiveFile {
         }
         let head = read_base_block(&file, file_size).map_err(io_error(path))?;
         let bytes = map_or_read(&file, path, needed_len(&head, file_size))?;
+        // A file system without modification times gives `None` both now and at the end of the
+        // read (`changed_while_read`), so the size and the mapping checks still apply.
         let source = SourceFile { file, len: file_size, modified: meta.modified().ok() };
         // Logs are looked for only when needed: most hives are clean.
         let find_logs = || {
@@ -430,6 +433,8 @@ impl HiveFile {
     pub fn changed_while_read(&self) -> Option<String> {
         let vanished = matches!(&self.bytes, HiveBytes::Mapped(mapped) if mapped.registration.changed());
         let source = self.source.as_ref()?;
+        // Metadata that cannot be read now reads as a change (no size to compare), never as
+        // "unchanged".
         let now = source.file.metadata().ok();
         let len_now = now.as_ref().map(|m| m.len());
         let modified_now = now.as_ref().and_then(|m| m.modified().ok());

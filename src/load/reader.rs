@@ -375,6 +375,7 @@ impl<'h> Key<'h> {
                     return Err(corrupt(&format!("more entries than the {count} subkeys the key node counts")));
                 }
                 let value = subkey_dword(self.bytes, node, &wanted).map_err(|problem| {
+                    // Only to name the key in the message: an unreadable name shows as empty.
                     let name = String::from_utf16_lossy(&nk_raw_name_units(self.bytes, node).unwrap_or_default());
                     ReadError::new(&join_path(&self.path, &name), problem)
                 })?;
@@ -869,9 +870,13 @@ pub struct SubkeyDword<'h> {
 }
 
 impl SubkeyDword<'_> {
-    /// The subkey's name as stored (open it with [`Key::subkey`]).
-    pub fn name(&self) -> String {
-        String::from_utf16_lossy(&nk_raw_name_units(self.bytes, self.node).unwrap_or_default())
+    /// The subkey's name as stored (open it with [`Key::subkey`]). A name that does not fit its
+    /// key node is an error naming `parent` (the key whose subkeys are walked), never an empty
+    /// name that a lookup would then miss.
+    pub fn name(&self, parent: &str) -> Result<String, ReadError> {
+        nk_raw_name_units(self.bytes, self.node).map(|units| String::from_utf16_lossy(&units)).ok_or_else(|| {
+            ReadError::new(parent, format!("corrupt key node at cell {:#x}: its name does not fit its cell", self.node))
+        })
     }
 }
 

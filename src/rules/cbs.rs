@@ -56,7 +56,7 @@ pub fn pending_packages(
             DwordCell::Inline(state) => Some(state),
             DwordCell::Other => None,
         };
-        let name = entry.name();
+        let name = entry.name(packages.path())?;
         let package = match packages.subkey(&name)? {
             Some(package) => package,
             // The lookup by name is a binary search; a list out of order (never written by

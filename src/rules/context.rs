@@ -20,8 +20,15 @@ fn number(key: &Key<'_>, name: &str) -> Result<Option<u64>, ReadError> {
     Ok(typed(key, name)?.and_then(|d| d.as_u64()))
 }
 
-/// Reads the SYSTEM part of the context below the resolved control set.
-pub fn read_system(root: &Key<'_>, control_set: &str, context: &mut MachineContext) -> Result<(), ReadError> {
+/// Reads the SYSTEM part of the context below the resolved control set. A value that is there
+/// but cannot be read as what it means (a ShutdownTime that is no FILETIME) is not dropped in
+/// silence: it goes to `warnings`, with its key.
+pub fn read_system(
+    root: &Key<'_>,
+    control_set: &str,
+    context: &mut MachineContext,
+    warnings: &mut Vec<String>,
+) -> Result<(), ReadError> {
     if let Some(key) = root.subpath(&format!("{control_set}\\Control\\ComputerName\\ComputerName"))? {
         context.computer_name = text(&key, "ComputerName")?;
     }
@@ -41,7 +48,15 @@ pub fn read_system(root: &Key<'_>, control_set: &str, context: &mut MachineConte
                 Some(FileTime::from_u64(u64::from_le_bytes(raw))).filter(|t| !t.is_zero())
             }
             Some(ValueData::Qword(ticks)) => Some(FileTime::from_u64(ticks)).filter(|t| !t.is_zero()),
-            _ => None,
+            None => None,
+            Some(other) => {
+                warnings.push(format!(
+                    "{}\\ShutdownTime is not an 8-byte FILETIME ({}): the last shutdown is not known",
+                    key.path(),
+                    other.display()
+                ));
+                None
+            }
         };
     }
     Ok(())
@@ -55,8 +70,14 @@ pub fn read_system_setup(root: &Key<'_>, context: &mut MachineContext) -> Result
     }
 }
 
-/// Reads the SOFTWARE part of the context.
-pub fn read_software(root: &Key<'_>, context: &mut MachineContext) -> Result<(), ReadError> {
+/// Reads the SOFTWARE part of the context. Values that are there but do not hold what they
+/// mean (a CurrentBuild that is no number, a UBR beyond 32 bits, an InstallDate out of range)
+/// go to `warnings`, with their key, instead of reading as absent in silence.
+pub fn read_software(
+    root: &Key<'_>,
+    context: &mut MachineContext,
+    warnings: &mut Vec<String>,
+) -> Result<(), ReadError> {
     context.folders = MachineFolders::read(root)?;
     if let Some(key) = root.subpath(setup::IMAGE_STATE_KEY)? {
         WindowsSetup::read_software(&key, &mut context.windows_setup)?;
@@ -68,15 +89,37 @@ pub fn read_software(root: &Key<'_>, context: &mut MachineContext) -> Result<(),
     os.installation_type = text(&key, "InstallationType")?;
     os.display_version = text(&key, "DisplayVersion")?;
     os.release_id = text(&key, "ReleaseId")?;
-    os.current_build = match text(&key, "CurrentBuild")? {
-        Some(build) => build.trim().parse().ok(),
-        None => text(&key, "CurrentBuildNumber")?.and_then(|b| b.trim().parse().ok()),
+    let mut unusable = |name: &str, shown: &str, meaning: &str| {
+        warnings.push(format!("{}\\{name} = {shown:?} is not {meaning}: ignored", key.path()));
     };
-    os.ubr = number(&key, "UBR")?.and_then(|n| u32::try_from(n).ok());
-    os.install_date = number(&key, "InstallDate")?
-        .filter(|&secs| secs > 0)
-        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs as i64).ok())
-        .and_then(FileTime::from_datetime)
-        .and_then(|t| t.to_rfc3339());
+    let (build_name, build) = match text(&key, "CurrentBuild")? {
+        Some(build) => ("CurrentBuild", Some(build)),
+        None => ("CurrentBuildNumber", text(&key, "CurrentBuildNumber")?),
+    };
+    os.current_build = build.and_then(|build| match build.trim().parse() {
+        Ok(number) => Some(number),
+        Err(_) => {
+            unusable(build_name, &build, "a build number");
+            None
+        }
+    });
+    os.ubr = number(&key, "UBR")?.and_then(|n| match u32::try_from(n) {
+        Ok(ubr) => Some(ubr),
+        Err(_) => {
+            unusable("UBR", &n.to_string(), "a 32-bit revision number");
+            None
+        }
+    });
+    os.install_date = number(&key, "InstallDate")?.filter(|&secs| secs > 0).and_then(|secs| {
+        let date = i64::try_from(secs)
+            .ok()
+            .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+            .and_then(FileTime::from_datetime)
+            .and_then(|t| t.to_rfc3339());
+        if date.is_none() {
+            unusable("InstallDate", &secs.to_string(), "a date in range");
+        }
+        date
+    });
     Ok(())
 }

@@ -89,6 +89,9 @@ pub struct Evidence {
     pub evidence_time: Option<FileTime>,
     /// Read errors, as (hive file, message).
     pub errors: Vec<(String, String)>,
+    /// Values read for the context that do not hold what they mean, as (hive file, message):
+    /// shown with the hive in the report.
+    pub warnings: Vec<(String, String)>,
 }
 
 // A transient return value, matched at once: boxing the finding would buy nothing.
@@ -131,10 +134,20 @@ impl Scope<'_> {
 
 const LISTED_NAMES_LIMIT: usize = 100;
 
-fn value_map(key: &Key<'_>) -> Result<ValueMap, ReadError> {
+/// The values of a key as shown in a finding. A value whose data cannot be read is listed as
+/// unreadable and its error goes to `unreadable`, which becomes a note of the finding: the
+/// finding stands (the key is there), but the listing says what it could not show.
+fn value_map(key: &Key<'_>, unreadable: &mut Vec<String>) -> Result<ValueMap, ReadError> {
     let mut map = ValueMap::new();
     for value in key.values()?.into_iter().take(LISTED_NAMES_LIMIT) {
-        let shown = value.typed().map(|d| d.display()).unwrap_or_else(|e| format!("(unreadable: {})", e.problem));
+        let shown = match value.typed() {
+            Ok(data) => data.display(),
+            Err(error) => {
+                let shown = format!("(unreadable: {})", error.problem);
+                unreadable.push(error.to_string());
+                shown
+            }
+        };
         map.insert(value.name().to_string(), shown);
     }
     Ok(map)
@@ -231,9 +244,10 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
         return Ok(Outcome::Absent);
     };
     let value_name = rule.value.unwrap_or("");
-    let outcome = match rule.check {
+    let mut unreadable = Vec::new();
+    let mut outcome = match rule.check {
         Check::KeyExists => {
-            let values = value_map(&key)?;
+            let values = value_map(&key, &mut unreadable)?;
             let subkeys = subkey_names(&key)?;
             let summary = match (values.len(), subkeys.len()) {
                 (0, 0) => format!("{} exists", key.path()),
@@ -248,7 +262,7 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             ))
         }
         Check::KeyHasValues => {
-            let values = value_map(&key)?;
+            let values = value_map(&key, &mut unreadable)?;
             if values.is_empty() {
                 Outcome::Absent
             } else {
@@ -555,7 +569,10 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
                 &key,
                 Some(value_name),
                 format!("{next_boot} [{}]", setup.values_line()),
-                FindingData::WindowsSetup(WindowsSetupData { values: value_map(&key)?, windows_setup: setup.clone() }),
+                FindingData::WindowsSetup(WindowsSetupData {
+                    values: value_map(&key, &mut unreadable)?,
+                    windows_setup: setup.clone(),
+                }),
             );
             if setup.generalized {
                 finding.notes.push(
@@ -599,6 +616,9 @@ fn check(rule: &Rule, scope: &Scope<'_>, key_path: &str, facts: &Facts<'_>) -> R
             }
         }
     };
+    if let Outcome::Found(finding) = &mut outcome {
+        finding.notes.extend(unreadable);
+    }
     Ok(outcome)
 }
 
@@ -782,6 +802,7 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
     // Context first: the control set and OS build decide how some rules read.
     let mut system_choice = None;
     for scope in &mut scopes {
+        let mut warnings = Vec::new();
         let result = match scope.kind {
             HiveKind::System => context::read_system_setup(&scope.root, &mut evidence.context)
                 .and_then(|()| control_set::resolve(&scope.root))
@@ -791,17 +812,18 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
                         if let Some(default) = choice.default_if_different() {
                             scope.control_sets.push(default);
                         }
-                        context::read_system(&scope.root, name, &mut evidence.context)?;
+                        context::read_system(&scope.root, name, &mut evidence.context, &mut warnings)?;
                     }
                     system_choice = Some(choice);
                     Ok(())
                 }),
-            HiveKind::Software => context::read_software(&scope.root, &mut evidence.context),
+            HiveKind::Software => context::read_software(&scope.root, &mut evidence.context, &mut warnings),
             _ => Ok(()),
         };
         if let Err(error) = result {
             evidence.errors.push((scope.path(), error.to_string()));
         }
+        evidence.warnings.extend(warnings.into_iter().map(|warning| (scope.path(), warning)));
     }
     evidence.control_set = system_choice.clone();
     // Read-only from here on; one copy lets the rules borrow it while they add findings.

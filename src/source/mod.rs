@@ -100,6 +100,7 @@ impl BlockSource for &[u8] {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        // An offset beyond the address space is past the end of any buffer: end of file.
         let Some(rest) = usize::try_from(offset).ok().and_then(|start| self.get(start..)) else { return Ok(0) };
         let count = rest.len().min(buf.len());
         buf[..count].copy_from_slice(&rest[..count]);
