@@ -545,8 +545,9 @@ impl<'k> SubkeyIndex<'k> {
         }
         let cell = cell_data(key.bytes, list)
             .ok_or_else(|| index.defect(format!("the list at {list:#x} is not an allocated cell")))?;
-        if cell.get(..2) == Some(b"ri") {
-            index.leaves = index.entries(list, cell, 4)?.into_iter().map(|entry| entry.node).collect();
+        if cell.get(..2) == Some(cells::RI_SIGNATURE) {
+            index.leaves =
+                index.entries(list, cell, cells::LI_RI_ENTRY_SIZE)?.into_iter().map(|entry| entry.node).collect();
         } else {
             let (_, entries) = index.leaf(list)?;
             if entries.len() != count as usize {
@@ -567,8 +568,9 @@ impl<'k> SubkeyIndex<'k> {
     /// The entries of a list cell, `stride` bytes each after the 4-byte header; the count must
     /// fit the cell.
     fn entries(&self, offset: u32, cell: &[u8], stride: usize) -> Result<Vec<LeafEntry>, ReadError> {
-        let count = read_u16(cell, 2).ok_or_else(|| self.defect(format!("the list at {offset:#x} is cut short")))?;
-        let needed = usize::from(count).saturating_mul(stride).saturating_add(4);
+        let count = read_u16(cell, cells::LIST_COUNT)
+            .ok_or_else(|| self.defect(format!("the list at {offset:#x} is cut short")))?;
+        let needed = usize::from(count).saturating_mul(stride).saturating_add(cells::LIST_ENTRIES);
         if needed > cell.len() {
             return Err(self.defect(format!(
                 "the list at {offset:#x} claims {count} entries ({needed} bytes) in a cell of {} bytes",
@@ -579,9 +581,12 @@ impl<'k> SubkeyIndex<'k> {
             return Err(self.defect(format!("the list at {offset:#x} is empty although the key records subkeys")));
         }
         let word = |bytes: &[u8]| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        Ok(cell[4..needed]
+        Ok(cell[cells::LIST_ENTRIES..needed]
             .chunks_exact(stride)
-            .map(|entry| LeafEntry { node: word(entry), hint: (stride == 8).then(|| word(&entry[4..])) })
+            .map(|entry| LeafEntry {
+                node: word(entry),
+                hint: (stride == cells::LF_LH_ENTRY_SIZE).then(|| word(&entry[cells::LEAF_ENTRY_HINT..])),
+            })
             .collect())
     }
 
@@ -590,9 +595,9 @@ impl<'k> SubkeyIndex<'k> {
         let cell = cell_data(self.bytes, offset)
             .ok_or_else(|| self.defect(format!("the leaf at {offset:#x} is not an allocated cell")))?;
         let (kind, stride) = match cell.get(..2) {
-            Some(b"li") => (LeafKind::Li, 4),
-            Some(b"lf") => (LeafKind::Lf, 8),
-            Some(b"lh") => (LeafKind::Lh, 8),
+            Some(s) if s == cells::LI_SIGNATURE => (LeafKind::Li, cells::LI_RI_ENTRY_SIZE),
+            Some(s) if s == cells::LF_SIGNATURE => (LeafKind::Lf, cells::LF_LH_ENTRY_SIZE),
+            Some(s) if s == cells::LH_SIGNATURE => (LeafKind::Lh, cells::LF_LH_ENTRY_SIZE),
             other => {
                 let shown = other.map(|s| String::from_utf8_lossy(s).into_owned()).unwrap_or_default();
                 return Err(self.defect(format!("the leaf at {offset:#x} has signature {shown:?}, not li, lf or lh")));
@@ -660,7 +665,7 @@ impl<'k> SubkeyIndex<'k> {
         let at = entry.node;
         let cell = cell_data(self.bytes, at)
             .ok_or_else(|| self.defect(format!("an entry points at {at:#x}, which is not an allocated cell")))?;
-        if cell.get(..2) != Some(b"nk") {
+        if cell.get(..2) != Some(cells::NK_SIGNATURE) {
             return Err(self.defect(format!("an entry points at cell {at:#x}, which is not a key node")));
         }
         let units = nk_raw_name_units(self.bytes, at)
@@ -827,10 +832,10 @@ fn upcase_ascii_unit(unit: u16) -> u16 {
 /// A key node's name as UTF-16 units, as stored (Latin-1 names widened).
 fn nk_raw_name_units(bytes: &[u8], offset: u32) -> Option<Vec<u16>> {
     let cell = cell_data(bytes, offset)?;
-    if cell.get(..2)? != b"nk" {
+    if cell.get(..2)? != cells::NK_SIGNATURE {
         return None;
     }
-    let flags = read_u16(cell, 2)?;
+    let flags = read_u16(cell, cells::NK_FLAGS)?;
     let length = usize::from(read_u16(cell, NK_NAME_LENGTH)?);
     let raw = cell.get(KEY_NODE_NAME_OFFSET..KEY_NODE_NAME_OFFSET.checked_add(length)?)?;
     Some(if flags & NK_COMPRESSED_NAME != 0 {
@@ -897,17 +902,17 @@ pub enum DwordCell {
 /// list does not hide a valid match, but without a match it means absence cannot be proven.
 fn subkey_dword(bytes: &[u8], node: u32, wanted: &[u16]) -> Result<DwordCell, String> {
     let cell = cell_data(bytes, node).ok_or("corrupt cell: key node outside the hive")?;
-    if cell.get(..2) != Some(b"nk") {
+    if cell.get(..2) != Some(cells::NK_SIGNATURE) {
         return Err("corrupt cell: a subkey list entry that is not a key node".into());
     }
-    let count = read_u32(cell, 36).ok_or("corrupt cell: key node cut short")? as usize;
+    let count = read_u32(cell, cells::NK_VALUE_COUNT).ok_or("corrupt cell: key node cut short")? as usize;
     if count == 0 {
         return Ok(DwordCell::Absent);
     }
     if count > MAX_CHILDREN {
         return Err(format!("{count} values, more than the {MAX_CHILDREN} limit (corrupt or hostile hive)"));
     }
-    let list_offset = read_u32(cell, 40).ok_or("corrupt cell: key node cut short")?;
+    let list_offset = read_u32(cell, cells::NK_VALUE_LIST).ok_or("corrupt cell: key node cut short")?;
     let list = cell_data(bytes, list_offset).ok_or("corrupt cell: value list outside the hive")?;
     let mut unreadable = false;
     for index in 0..count {
@@ -915,16 +920,20 @@ fn subkey_dword(bytes: &[u8], node: u32, wanted: &[u16]) -> Result<DwordCell, St
             unreadable = true;
             continue;
         };
-        let (Some(b"vk"), Some(length), Some(flags)) = (vk.get(..2), vk.get(2..4), vk.get(16..18)) else {
+        let (Some(true), Some(length), Some(flags)) = (
+            vk.get(..2).map(|s| s == cells::VK_SIGNATURE),
+            read_u16(vk, cells::VK_NAME_LENGTH),
+            read_u16(vk, cells::VK_FLAGS),
+        ) else {
             unreadable = true;
             continue;
         };
-        let length = u16::from_le_bytes([length[0], length[1]]) as usize;
+        let length = usize::from(length);
         let Some(name) = vk.get(KEY_VALUE_NAME_OFFSET..KEY_VALUE_NAME_OFFSET + length) else {
             unreadable = true;
             continue;
         };
-        let latin1 = u16::from_le_bytes([flags[0], flags[1]]) & 0x0001 != 0;
+        let latin1 = flags & cells::VALUE_COMP_NAME != 0;
         let matches = if latin1 {
             name.len() == wanted.len() && name.iter().zip(wanted).all(|(&b, &w)| upcase_unit(b as u16) == w)
         } else {
@@ -934,7 +943,9 @@ fn subkey_dword(bytes: &[u8], node: u32, wanted: &[u16]) -> Result<DwordCell, St
         if !matches {
             continue;
         }
-        let (Some(size), Some(data), Some(data_type)) = (read_u32(vk, 4), read_u32(vk, 8), read_u32(vk, 12)) else {
+        let (Some(size), Some(data), Some(data_type)) =
+            (read_u32(vk, cells::VK_DATA_SIZE), read_u32(vk, cells::VK_DATA_OFFSET), read_u32(vk, cells::VK_DATA_TYPE))
+        else {
             unreadable = true;
             continue;
         };
