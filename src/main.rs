@@ -209,6 +209,10 @@ struct ScanArgs {
     /// when FILE ends in .jsonl (or with --timeline-format).
     #[arg(long, value_name = "FILE")]
     timeline: Option<PathBuf>,
+    /// Also write one self-contained HTML page to FILE: counts by verdict, charts of pending
+    /// days and patch lag, a sortable and filterable machine table, each machine's evidence.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Text: print only the closing summary table (one line per machine).
     #[arg(short, long)]
     quiet: bool,
@@ -514,6 +518,9 @@ fn output_paths(args: &ScanArgs) -> Vec<(&'static str, &Path)> {
     if let Some(path) = &args.timeline {
         outputs.push(("--timeline", path));
     }
+    if let Some(path) = &args.html {
+        outputs.push(("--html", path));
+    }
     outputs
 }
 
@@ -614,7 +621,7 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         },
         None => None,
     };
-    // Every side output (findings CSV, operations CSV, timeline) goes through the same guard.
+    // Every side output (findings CSV, operations CSV, timeline, HTML) goes through the same guard.
     let mut sides = Vec::new();
     for (what, path) in side_paths(&args) {
         match AtomicOutput::create(what, path, &inputs) {
@@ -623,7 +630,12 @@ fn run_scan(args: ScanArgs) -> ExitCode {
         }
     }
     let side = |what: &str| sides.iter().find(|file| file.what() == what);
-    let files = SideFiles { findings: side(FINDINGS_CSV), operations: side(OPERATIONS_CSV), timeline: side(TIMELINE) };
+    let files = SideFiles {
+        findings: side(FINDINGS_CSV),
+        operations: side(OPERATIONS_CSV),
+        timeline: side(TIMELINE),
+        html: side(HTML_REPORT),
+    };
     let result = match &report_file {
         Some(file) => scan_into(&args, &options, &discovery, BufWriter::new(file.file()), &files),
         None => scan_into(&args, &options, &discovery, BufWriter::new(io::stdout().lock()), &files),
@@ -673,13 +685,17 @@ const REPORT: &str = "the report";
 const FINDINGS_CSV: &str = "the findings CSV";
 const OPERATIONS_CSV: &str = "the operations CSV";
 const TIMELINE: &str = "the timeline";
+const HTML_REPORT: &str = "the HTML report";
 
 /// The side outputs asked for, by name.
 fn side_paths(args: &ScanArgs) -> Vec<(&'static str, &Path)> {
     let mut paths: Vec<(&'static str, &Path)> = Vec::new();
-    for (what, path) in
-        [(FINDINGS_CSV, &args.findings_csv), (OPERATIONS_CSV, &args.operations_csv), (TIMELINE, &args.timeline)]
-    {
+    for (what, path) in [
+        (FINDINGS_CSV, &args.findings_csv),
+        (OPERATIONS_CSV, &args.operations_csv),
+        (TIMELINE, &args.timeline),
+        (HTML_REPORT, &args.html),
+    ] {
         if let Some(path) = path {
             paths.push((what, path));
         }
@@ -692,6 +708,7 @@ struct SideFiles<'a> {
     findings: Option<&'a AtomicOutput>,
     operations: Option<&'a AtomicOutput>,
     timeline: Option<&'a AtomicOutput>,
+    html: Option<&'a AtomicOutput>,
 }
 
 /// The report could not be written to standard output.
@@ -758,6 +775,10 @@ fn scan_into<W: Write>(
         }
         None => None,
     };
+    let mut html = match files.html {
+        Some(file) => Some(report::html::HtmlWriter::new(BufWriter::new(file.file())).map_err(side(HTML_REPORT))?),
+        None => None,
+    };
     let mut duplicates = DuplicateIndex::default();
     let tick = || {
         if let Some(bar) = &progress {
@@ -782,6 +803,9 @@ fn scan_into<W: Write>(
         if let Some(timeline) = &mut timeline {
             timeline.write(&machine).map_err(side(TIMELINE))?;
         }
+        if let Some(html) = &mut html {
+            html.write(&machine).map_err(side(HTML_REPORT))?;
+        }
         Ok(())
     });
     let summary = match scanned {
@@ -803,6 +827,9 @@ fn scan_into<W: Write>(
     }
     if let Some(timeline) = timeline {
         timeline.finish().map_err(side(TIMELINE))?;
+    }
+    if let Some(html) = html {
+        html.finish().map_err(side(HTML_REPORT))?;
     }
     Ok(summary)
 }

@@ -387,6 +387,7 @@ pub fn assess(
         inputs: Vec::new(),
     };
     report.date_pending();
+    report.name_package_kbs();
     report
 }
 

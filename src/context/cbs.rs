@@ -50,6 +50,17 @@ pub struct PendingPackage {
     pub key_last_write: Option<FileTime>,
 }
 
+impl PendingPackage {
+    /// `KB5034441 (Package_for_RollupFix~…)` when the KB is known, else the package name: the
+    /// one way text, CSV and HTML name a pending package.
+    pub fn label(&self) -> String {
+        match &self.kb {
+            Some(kb) => format!("{kb} ({})", self.package),
+            None => self.package.clone(),
+        }
+    }
+}
+
 /// `KB5034441` from names like `Package_for_KB5034441~31bf…` or `Package_1_for_KB5034441~…`.
 pub fn kb_from_package_name(name: &str) -> Option<String> {
     let upper = name.to_ascii_uppercase();

@@ -145,13 +145,7 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
         pfro_count(report, Some(OperationClass::UserProfile)).to_string(),
         pfro_count(report, Some(OperationClass::TempCleanup)).to_string(),
         pfro_count(report, Some(OperationClass::Other)).to_string(),
-        report
-            .pending_updates
-            .packages
-            .iter()
-            .map(|p| p.kb.clone().unwrap_or_else(|| p.package.clone()))
-            .collect::<Vec<_>>()
-            .join(" "),
+        report.pending_updates.packages.iter().map(|p| p.label()).collect::<Vec<_>>().join("; "),
         report.control_set.clone().unwrap_or_default(),
         report.hives.iter().filter_map(|h| h.kind.map(|k| k.label())).collect::<Vec<_>>().join(" "),
         report

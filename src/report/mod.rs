@@ -1,8 +1,9 @@
-//! Report: plain data describing each machine (serde), and three views of it — text, JSON
-//! (and JSON lines), CSV.
+//! Report: plain data describing each machine (serde), and its views — text, JSON (and JSON
+//! lines), CSV, the timeline and the HTML page.
 
 pub mod csv;
 pub mod escape;
+pub mod html;
 pub mod tables;
 pub mod text;
 pub mod writer;
@@ -173,6 +174,35 @@ impl MachineReport {
             (Some(now), Some(since)) => Some(now.days_since(since).max(0)),
             _ => None,
         };
+    }
+
+    /// Gives every pending package its KB when any source knows it: the package name
+    /// (`Package_for_KB5034441~…`), a finding that names the package with its KB (the pending
+    /// cumulative update rule), or, for a RollupFix package, the patch table's release for its
+    /// servicing build and UBR. The package name stays as stored.
+    pub fn name_package_kbs(&mut self) {
+        let line = self.patch.as_ref().and_then(|p| p.product_line);
+        let current_build = self.context.os.current_build;
+        for package in &mut self.pending_updates.packages {
+            if package.kb.is_some() {
+                continue;
+            }
+            let name = package.package.as_str();
+            package.kb = crate::context::cbs::kb_from_package_name(name)
+                .or_else(|| {
+                    self.findings.iter().find_map(|f| match &f.data {
+                        crate::rules::data::FindingData::CumulativeUpdatePending(update) => {
+                            update.package.eq_ignore_ascii_case(name).then(|| update.kb.clone()).flatten()
+                        }
+                        _ => None,
+                    })
+                })
+                .or_else(|| {
+                    let (servicing_build, ubr) = crate::patch::parse_rollup_name(name)?;
+                    crate::patch::find_by_servicing_build(line, servicing_build, ubr, current_build)
+                        .map(|(_, release)| release.kb_name())
+                });
+        }
     }
 
     /// The finding that weighs most (strongest, then catalogue order).

@@ -238,8 +238,7 @@ pub fn render_styled(report: &MachineReport, style: Style) -> String {
             let _ = writeln!(out, "  packages found by {}: {}", found_by.label(), detail);
         }
         for package in &updates.packages {
-            let kb = package.kb.as_deref().map(|kb| format!("{kb} ")).unwrap_or_default();
-            let _ = writeln!(out, "  {kb}{}  [{}]", package.package, package.state_name);
+            let _ = writeln!(out, "  {}  [{}]", package.label(), package.state_name);
         }
         for guid in &updates.reboot_required_updates {
             let _ = writeln!(out, "  Windows Update {guid}");
