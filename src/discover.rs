@@ -407,20 +407,8 @@ fn archive_format(path: &Path) -> Option<ArchiveFormat> {
     archive::detect(&head, || archive::tar::gzip_holds_tar(path))
 }
 
-/// A later segment of an EWF set (`x.E02`, `x.EAA` when `x.E01` exists): read with the first.
-fn is_later_ewf_segment(path: &Path) -> bool {
-    let extension = extension_of(path);
-    let bytes = extension.as_bytes();
-    let first = |e: &str| path.with_extension(e).is_file() || path.with_extension(e.to_ascii_uppercase()).is_file();
-    bytes.len() == 3 && (bytes[0] == b'e' || bytes[0] == b's' || bytes[0] == b'l') && extension != "e01" && {
-        let tail = &extension[1..];
-        (tail.bytes().all(|b| b.is_ascii_digit()) || tail.bytes().all(|b| b.is_ascii_lowercase()))
-            && first(&format!("{}01", &extension[..1]))
-    }
-}
-
 fn held_evidence(path: &Path, size: u64) -> Held {
-    if is_later_segment(path) || is_later_ewf_segment(path) {
+    if is_later_segment(path) || crate::image::ewf::is_later_segment(path) {
         return Held::Nothing;
     }
     let extension = extension_of(path);

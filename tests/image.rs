@@ -468,7 +468,8 @@ fn container_formats_name_the_conversion_command() {
     let cases: [(&str, &[u8], &str); 4] = [
         ("disk.vhdx", b"vhdxfile\0\0\0\0", "VHDX (Hyper-V) image, not a raw disk image: convert it to a raw image with `qemu-img convert -O raw IMAGE IMAGE.raw`"),
         ("disk.qcow2", b"QFI\xfb\0\0\0\x03", "QCOW/QCOW2 (QEMU) image, not a raw disk image: convert it to a raw image with `qemu-img convert -O raw"),
-        ("disk.E01", b"EVF\x09\x0d\x0a\xff\x00\x01\x01\0", "EWF/E01 (EnCase) image, not a raw disk image: convert it to a raw image with `ewfexport -u -f raw -t IMAGE IMAGE.E01`"),
+        // E01 is read in place (tests/containers.rs); a damaged one names the segment check.
+        ("disk.E01", b"EVF\x09\x0d\x0a\xff\x00\x01\x01\0", "damaged or incomplete EWF image"),
         ("disk.vmdk", b"# Disk DescriptorFile\nversion=1\n", "VMDK (VMware) image"),
     ];
     for (name, head, message) in cases {
@@ -479,7 +480,8 @@ fn container_formats_name_the_conversion_command() {
         let output = rebootscan(&["scan", path.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains(&format!("rebootscan: skipped {}: {message}", path.display())), "{stderr}");
+        let line = stderr.lines().find(|l| l.starts_with(&format!("rebootscan: skipped {}: ", path.display())));
+        assert!(line.is_some_and(|l| l.contains(message)), "{stderr}");
     }
     // A fixed VHD is a raw disk followed by a footer: it is read as it is.
     let mut fixed = std::fs::read(gpt_image(dir.path())).unwrap();

@@ -7,10 +7,11 @@
 //! hive and log bytes go through [`crate::load::HiveFile::from_shared`] and the normal
 //! rules, verdict and report; [`machine`] then adds the PE file versions ([`pe_version`]) of
 //! the staged and current files of every pending rename. Containers (E01, VHD(X), VMDK,
-//! QCOW2, VDI) are recognised ([`container`]) and refused with the command that converts
-//! them.
+//! QCOW2, VDI) are recognised ([`container`]); E01 is read in place ([`ewf`]), the others are
+//! refused with the command that converts them.
 
 pub mod container;
+pub mod ewf;
 pub mod machine;
 pub mod partition;
 pub mod pe_version;

@@ -24,7 +24,13 @@ pub struct ImageSpec {
 impl ImageSpec {
     /// The image at `path`, with the rest of its split set when `path` is a `.001` segment.
     pub fn for_path(path: &Path) -> ImageSpec {
-        let segments = split_segments(path).unwrap_or_else(|| vec![path.to_path_buf()]);
+        let is_ewf =
+            path.extension().and_then(|e| e.to_str()).is_some_and(crate::image::ewf::is_first_segment_extension);
+        let segments = if is_ewf {
+            crate::image::ewf::segments(path)
+        } else {
+            split_segments(path).unwrap_or_else(|| vec![path.to_path_buf()])
+        };
         ImageSpec { path: path.to_path_buf(), segments }
     }
 }
@@ -148,6 +154,11 @@ pub fn open_image(spec: &ImageSpec) -> Result<Box<dyn BlockSource>, OpenImageErr
     head.truncate(read);
     match container::detect(&head) {
         None => Ok(Box::new(image)),
+        Some(Container::Ewf | Container::Ewf2) => {
+            drop(image);
+            let ewf = crate::image::ewf::EwfImage::open(&spec.segments).map_err(OpenImageError::Io)?;
+            Ok(Box::new(ewf))
+        }
         Some(container) => Err(OpenImageError::Container(container)),
     }
 }

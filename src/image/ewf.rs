@@ -1,0 +1,229 @@
+//! E01/Ex01 (Expert Witness Format) images read in place through the `ewf` crate
+//! (Apache-2.0, SecurityRonin; chosen because it is pure Rust without unsafe, has a lazy chunk
+//! table so a 500 GB image does not cost its whole table in memory, bounds its section and
+//! table sizes and its zlib output, and ships robustness and fuzz-regression tests; our own
+//! tests feed it truncated and bit-flipped images). The segments are found and opened here,
+//! read-only and regular files only (the crate would glob and open whatever matches), and handed
+//! to the crate in order; every read goes through [`EwfImage`], a [`BlockSource`].
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::source::BlockSource;
+
+/// EWF sets have at most E01…E99 then EAA…ZZZ segments.
+const MAX_SEGMENTS: usize = 99 + 26 * 26 * 22;
+
+/// The extension of segment `number` (1-based) of a set whose first segment has `first`
+/// (`E01`, `e01`, `Ex01`, `L01`).
+fn segment_extension(first: &str, number: usize) -> Option<String> {
+    let upper = first.chars().nth(1).is_some_and(|c| c.is_ascii_uppercase()) || first.len() == 4;
+    let letter = first.chars().next()?;
+    if first.len() == 4 {
+        // Ex01, Lx01: two digits only.
+        return (number <= 99).then(|| format!("{}{number:02}", &first[..2]));
+    }
+    if number <= 99 {
+        return Some(format!("{letter}{number:02}"));
+    }
+    let k = number - 100;
+    let base = if letter.is_ascii_uppercase() { b'A' } else { b'a' };
+    let first_letter = (letter as u8).checked_add(u8::try_from(k / 676).ok()?)?;
+    if !first_letter.is_ascii_alphabetic() {
+        return None;
+    }
+    let text = format!(
+        "{}{}{}",
+        first_letter as char,
+        (base + ((k / 26) % 26) as u8) as char,
+        (base + (k % 26) as u8) as char
+    );
+    Some(if upper { text.to_ascii_uppercase() } else { text })
+}
+
+/// True for the extension of a first EWF segment: `E01`, `Ex01`, `L01`, `S01` (any case).
+pub fn is_first_segment_extension(extension: &str) -> bool {
+    let lower = extension.to_ascii_lowercase();
+    matches!(lower.as_str(), "e01" | "ex01" | "l01" | "lx01" | "s01")
+}
+
+/// The segments of the set whose first segment is `path`, in order, as long as the next one
+/// exists.
+pub fn segments(path: &Path) -> Vec<PathBuf> {
+    let mut found = vec![path.to_path_buf()];
+    let Some(first) = path.extension().and_then(|e| e.to_str()) else { return found };
+    if !is_first_segment_extension(first) {
+        return found;
+    }
+    for number in 2..=MAX_SEGMENTS {
+        let Some(extension) = segment_extension(first, number) else { break };
+        let next = path.with_extension(&extension);
+        if !next.is_file() {
+            break;
+        }
+        found.push(next);
+    }
+    found
+}
+
+/// True for `x.E02`, `x.EAA`… when the first segment `x.E01` exists: read as part of it.
+pub fn is_later_segment(path: &Path) -> bool {
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else { return false };
+    if is_first_segment_extension(extension) {
+        return false;
+    }
+    let lower = extension.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let candidates: Vec<String> = match bytes {
+        [b'e' | b'l' | b's', rest @ ..] if rest.len() == 2 && rest.iter().all(u8::is_ascii_digit) => {
+            vec![format!("{}01", bytes[0] as char)]
+        }
+        [b'e' | b'l', b'x', rest @ ..] if rest.len() == 2 && rest.iter().all(u8::is_ascii_digit) => {
+            vec![format!("{}x01", bytes[0] as char)]
+        }
+        [first, rest @ ..]
+            if rest.len() == 2 && rest.iter().all(u8::is_ascii_lowercase) && (b'e'..=b'z').contains(first) =>
+        {
+            vec!["e01".to_string(), "l01".to_string(), "s01".to_string()]
+        }
+        _ => return false,
+    };
+    candidates.iter().any(|first| {
+        path.with_extension(first).is_file() || path.with_extension(first.to_ascii_uppercase()).is_file() || {
+            let mixed = format!("{}{}", first[..1].to_ascii_uppercase(), &first[1..]);
+            path.with_extension(mixed).is_file()
+        }
+    })
+}
+
+/// An EWF v1 segment ends with a `next` section when another segment follows and with
+/// `done` in the last one: a set whose last segment found ends with `next` is incomplete (the
+/// `ewf` crate would read it and fail only on the missing chunks, or not at all).
+fn check_set_complete(segments: &[PathBuf], files: &[File]) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let (Some(last), Some(path)) = (files.last(), segments.last()) else { return Ok(()) };
+    let len = last.metadata()?.len();
+    let Some(at) = len.checked_sub(76) else { return Ok(()) };
+    let mut kind = [0u8; 16];
+    last.read_exact_at(&mut kind, at)?;
+    if kind.starts_with(b"next\0") {
+        let missing = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(|first| segment_extension(first, segments.len() + 1))
+            .map(|extension| path.with_extension(extension).display().to_string())
+            .unwrap_or_else(|| "the next segment".to_string());
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{}: incomplete EWF set: {} ends with a `next` section but {missing} is missing; put every segment (.E01, .E02, …) in the same folder",
+                segments[0].display(),
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The disk inside an EWF set, decoded chunk by chunk as it is read.
+pub struct EwfImage {
+    reader: ewf::EwfReader,
+    display: String,
+}
+
+impl EwfImage {
+    /// Opens every segment of the set read-only (each must be a regular file) and reads the
+    /// section lists; no chunk is decompressed until it is read.
+    pub fn open(segments: &[PathBuf]) -> io::Result<EwfImage> {
+        let display = segments.first().map(|p| p.display().to_string()).unwrap_or_default();
+        let mut files: Vec<File> = Vec::with_capacity(segments.len());
+        for path in segments {
+            let (file, _) = crate::input::open_regular(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            files.push(file);
+        }
+        let mut signature = [0u8; 8];
+        if let Some(first) = files.first() {
+            use std::os::unix::fs::FileExt;
+            first.read_exact_at(&mut signature, 0).map_err(|e| io::Error::new(e.kind(), format!("{display}: {e}")))?;
+        }
+        let ewf2 = &signature[..4] == b"EVF2" || &signature[..4] == b"LEF2";
+        if !ewf2 {
+            check_set_complete(segments, &files)?;
+        }
+        let opened = if ewf2 || &signature[..4] == b"LEF2" {
+            // EWF2 (Ex01): the crate reads it from paths only, eagerly; they were checked above.
+            ewf::EwfReader::open_segments(segments)
+        } else {
+            ewf::EwfReader::open_lazy_from_sources(files.into_iter().map(ewf::SegmentSource::File).collect())
+        };
+        let reader = opened.map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{display}: damaged or incomplete EWF image ({e}); check that every segment (.E01, .E02, …) is present and complete, e.g. with `ewfverify`"),
+            )
+        })?;
+        Ok(EwfImage { reader, display })
+    }
+
+    /// Case metadata and stored hashes, for the report's warnings.
+    pub fn description(&self) -> String {
+        let hashes = self.reader.stored_hashes();
+        let md5 = hashes.md5.map(|h| h.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        format!(
+            "EWF image of {} bytes in {}-byte chunks{}",
+            self.reader.total_size(),
+            self.reader.chunk_size(),
+            md5.map(|m| format!(", stored MD5 {m} (not verified by this scan)")).unwrap_or_default()
+        )
+    }
+}
+
+impl BlockSource for EwfImage {
+    fn len(&self) -> u64 {
+        self.reader.total_size()
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if offset >= self.len() {
+            return Ok(0);
+        }
+        self.reader.read_at(buf, offset).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: EWF chunk at byte {offset} unreadable: {e} (damaged or truncated segment)", self.display),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_names() {
+        assert_eq!(segment_extension("E01", 2).as_deref(), Some("E02"));
+        assert_eq!(segment_extension("E01", 99).as_deref(), Some("E99"));
+        assert_eq!(segment_extension("E01", 100).as_deref(), Some("EAA"));
+        assert_eq!(segment_extension("E01", 101).as_deref(), Some("EAB"));
+        assert_eq!(segment_extension("e01", 126).as_deref(), Some("eba"));
+        assert_eq!(segment_extension("E01", 776).as_deref(), Some("FAA"));
+        assert_eq!(segment_extension("Ex01", 3).as_deref(), Some("Ex03"));
+        assert_eq!(segment_extension("Ex01", 100), None);
+    }
+
+    #[test]
+    fn later_segments_need_their_first() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a.E01", "a.E02", "a.EAA", "b.E02"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        assert!(is_later_segment(&dir.path().join("a.E02")));
+        assert!(is_later_segment(&dir.path().join("a.EAA")));
+        assert!(!is_later_segment(&dir.path().join("a.E01")));
+        assert!(!is_later_segment(&dir.path().join("b.E02")), "no b.E01");
+        assert_eq!(segments(&dir.path().join("a.E01")).len(), 2, "a.EAA only after a.E99");
+    }
+}

@@ -1,0 +1,186 @@
+//! Disk containers read in place, from the committed fixtures of `fixtures/containers/` (made
+//! once by `make-containers.sh` with ewfacquire from the committed NTFS volumes of
+//! `fixtures/images/`, which are the raw forms compared against). Each container must give
+//! exactly the verdicts, findings and errors of its raw form; missing segments, truncated and
+//! damaged containers are clear errors, never a panic, never a silently different answer.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use rebootscan::discover::discover;
+use rebootscan::report::MachineReport;
+use rebootscan::scan::{scan_machine, ScanOptions};
+use rebootscan::verdict::Verdict;
+
+fn gunzip(path: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
+fn fixture(folder: &str, name: &str) -> Vec<u8> {
+    gunzip(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(folder).join(format!("{name}.gz")))
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// What must be the same whatever the container: verdict, findings, errors (without the
+/// path prefix, which names the container).
+fn outcome(report: &MachineReport) -> serde_json::Value {
+    let findings: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| serde_json::json!({"rule": f.rule, "data": f.data, "key": f.key, "value": f.value, "last_write": f.last_write, "summary": f.summary}))
+        .collect();
+    let errors: Vec<String> =
+        report.errors.iter().map(|e| e.message.rsplit(": ").next().unwrap_or_default().to_string()).collect();
+    serde_json::json!({
+        "verdict": report.verdict,
+        "reason": report.verdict_reason,
+        "computer": report.computer_name,
+        "build": report.context.os.build_string(),
+        "findings": findings,
+        "errors": errors,
+    })
+}
+
+fn scan_one(path: &Path) -> (rebootscan::discover::Discovery, Vec<MachineReport>) {
+    let discovery = discover(&[path.to_path_buf()]);
+    let reports = discovery.machines.iter().map(|m| scan_machine(m, &ScanOptions::default())).collect();
+    (discovery, reports)
+}
+
+#[test]
+fn e01_gives_the_verdicts_of_its_raw_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [(vec!["windows.E01"], "windows.ntfs"), (vec!["split.E01", "split.E02"], "dirty.ntfs")];
+    for (segments, raw) in cases {
+        let raw_path = write(dir.path(), raw, &fixture("images", raw));
+        for segment in &segments {
+            write(dir.path(), segment, &fixture("containers", segment));
+        }
+        let (raw_discovery, raw_reports) = scan_one(&raw_path);
+        let (discovery, reports) = scan_one(&dir.path().join(segments[0]));
+        assert!(discovery.skipped.is_empty(), "{discovery:#?}");
+        assert_eq!(reports.len(), raw_reports.len(), "{discovery:#?}");
+        assert_eq!(discovery.ignored.len(), raw_discovery.ignored.len());
+        for (report, raw_report) in reports.iter().zip(&raw_reports) {
+            assert_eq!(outcome(report), outcome(raw_report), "{}", segments[0]);
+            assert!(report.machine.starts_with(&format!("{}{}", dir.path().join(segments[0]).display(), " [volume]")));
+        }
+        assert_eq!(reports[0].verdict, Verdict::Pending);
+        // Every segment is listed among the inputs.
+        let inputs: Vec<&str> =
+            reports[0].inputs.iter().filter(|i| i.role == "disk image").map(|i| i.path.as_str()).collect();
+        assert_eq!(inputs.len(), segments.len(), "{inputs:?}");
+    }
+    // In a tree, the second segment is read with the first, not as an image of its own.
+    let tree = discover(&[dir.path().to_path_buf()]);
+    assert_eq!(tree.machines.len(), 4, "{:#?}", tree.machines);
+    assert!(tree.skipped.is_empty() && !tree.ignored.iter().any(|s| s.path.ends_with("E02")), "{tree:#?}");
+}
+
+#[test]
+fn missing_truncated_and_damaged_e01_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let split = write(dir.path(), "split.E01", &fixture("containers", "split.E01"));
+    let (discovery, _) = scan_one(&split);
+    assert!(discovery.machines.is_empty());
+    assert!(
+        discovery
+            .skipped
+            .iter()
+            .any(|s| s.reason.contains("incomplete EWF set") && s.reason.contains("split.E02 is missing")),
+        "a missing second segment: {discovery:#?}"
+    );
+    let image = fixture("containers", "windows.E01");
+    let cut = write(dir.path(), "cut.E01", &image[..image.len() / 2]);
+    let (discovery, reports) = scan_one(&cut);
+    let failed = !discovery.skipped.is_empty() || reports.iter().any(|r| !r.errors.is_empty());
+    assert!(failed, "{discovery:#?}");
+    let tiny = write(dir.path(), "tiny.E01", &image[..20]);
+    let (discovery, _) = scan_one(&tiny);
+    assert!(discovery.skipped.iter().any(|s| s.path.ends_with("tiny.E01")), "{discovery:#?}");
+}
+
+/// Flips and cuts bytes of an E01: never a panic, and every machine still found is either
+/// the raw form's or shows that something is wrong (an error, a skipped path, unknown).
+#[test]
+fn e01_mutations_never_pass_for_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = write(dir.path(), "windows.ntfs", &fixture("images", "windows.ntfs"));
+    let healthy = outcome(&scan_one(&raw).1[0]);
+    let image = fixture("containers", "windows.E01");
+    let len = image.len();
+    // The file header, section descriptors and volume section (first 2 KiB), the table and
+    // end sections (last 4 KiB), and a stride through the compressed chunks.
+    let mut offsets: Vec<usize> = (13..2048).step_by(11).collect();
+    offsets.extend((len - 4096..len).step_by(17));
+    offsets.extend((2048..len - 4096).step_by((len - 6144) / 60));
+    let mut mutants: Vec<Vec<u8>> = offsets
+        .iter()
+        .map(|&at| {
+            let mut m = image.clone();
+            m[at] ^= 0x04;
+            m
+        })
+        .collect();
+    mutants.extend((64..len).step_by(len / 20).map(|cut| image[..cut].to_vec()));
+    let count = mutants.len();
+    for (number, mutant) in mutants.into_iter().enumerate() {
+        let path = dir.path().join("m.E01");
+        std::fs::File::create(&path).unwrap().write_all(&mutant).unwrap();
+        let (discovery, reports) = scan_one(&path);
+        for report in &reports {
+            let visible =
+                !report.errors.is_empty() || !discovery.skipped.is_empty() || report.verdict == Verdict::Unknown;
+            assert!(outcome(report) == healthy || visible, "mutant {number}: silently different: {}", outcome(report));
+        }
+    }
+    assert!(count > 300, "{count}");
+}
+
+/// A case folder as it arrives: a KAPE output folder, a Velociraptor collection ZIP and an
+/// E01, in one run, one report with every machine.
+#[test]
+fn mixed_case_folder_gives_one_report_with_every_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let machines = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/machines");
+    let kape = dir.path().join("kape/HOST1/C/Windows/System32/config");
+    std::fs::create_dir_all(&kape).unwrap();
+    for hive in ["SYSTEM", "SOFTWARE"] {
+        std::fs::copy(machines.join("server2019-clean").join(hive), kape.join(hive)).unwrap();
+    }
+    let mut zip = zip::ZipWriter::new_stream(std::io::Cursor::new(Vec::new()));
+    let deflate = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for hive in ["SYSTEM", "SOFTWARE"] {
+        zip.start_file(format!("uploads/ntfs/%5C%5C.%5CC%3A/Windows/System32/config/{hive}"), deflate).unwrap();
+        zip.write_all(&std::fs::read(machines.join("win11-cbs-reboot-pending").join(hive)).unwrap()).unwrap();
+    }
+    let zip = zip.finish().unwrap().into_inner().into_inner();
+    write(dir.path(), "Collection-WKS7_corp_example_com-2026-12-02T10_00_00Z.zip", &zip);
+    write(dir.path(), "laptop.E01", &fixture("containers", "windows.E01"));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
+        .args(["scan", "--format", "json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let machines: Vec<(String, String)> = document["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["machine"].as_str().unwrap().to_string(), m["verdict"].as_str().unwrap().to_string()))
+        .collect();
+    let verdict_of = |end: &str| machines.iter().find(|(label, _)| label.ends_with(end)).map(|(_, v)| v.as_str());
+    assert_eq!(machines.len(), 3, "{machines:?}");
+    assert_eq!(verdict_of("kape/HOST1"), Some("not_pending"), "{machines:?}");
+    assert_eq!(verdict_of("2026-12-02T10_00_00Z.zip [/]"), Some("pending"), "{machines:?}");
+    assert_eq!(verdict_of("laptop.E01 [volume]"), Some("pending"), "{machines:?}");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+}
