@@ -1,0 +1,124 @@
+//! Cost of reading a machine out of a container instead of a raw volume:
+//! `cargo bench --bench containers`. The same machine (the committed `windows.ntfs` volume of
+//! `fixtures/images/`) as a raw volume and as an E01 (`fixtures/containers/windows.E01`,
+//! deflate-compressed, 32 KiB chunks), each discovered and scanned in this process:
+//! - wall time, cold (page cache dropped with `echo 3 > /proc/sys/vm/drop_caches` when this
+//!   runs as root, else warm and said so) and warm, median of the runs;
+//! - bytes read from the container: `rchar` of /proc/self/io around the scan (every byte the
+//!   process read through read(2)/pread(2), i.e. what the container reader asked for) and,
+//!   cold, `read_bytes` (what the kernel fetched from the disk).
+//!
+//! Prints a Markdown section for benches/RESULTS.md (between its `containers` markers, inside the
+//! analysis block that the scale benchmark keeps). VHDX and VMDK are not read in place yet.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rebootscan::discover::discover;
+use rebootscan::scan::{scan_machine, ScanOptions};
+
+fn io_counters() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let field = |name: &str| {
+        text.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().parse::<u64>().unwrap_or(0))).unwrap_or(0)
+    };
+    (field("rchar:"), field("read_bytes:"))
+}
+
+fn drop_caches() -> bool {
+    let _ = std::process::Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
+}
+
+fn gunzip_to(source: &Path, target: &Path) {
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(source).unwrap()).read_to_end(&mut bytes).unwrap();
+    std::fs::write(target, bytes).unwrap();
+}
+
+struct Figures {
+    cold_ms: f64,
+    warm_ms: f64,
+    rchar: u64,
+    disk: u64,
+    file_size: u64,
+}
+
+fn scan_once(path: &Path) -> (f64, u64, u64) {
+    let (rchar_before, disk_before) = io_counters();
+    let start = Instant::now();
+    let discovery = discover(&[path.to_path_buf()]);
+    assert_eq!(discovery.machines.len(), 1, "{discovery:#?}");
+    let report = scan_machine(&discovery.machines[0], &ScanOptions::default());
+    let elapsed = start.elapsed().as_secs_f64() * 1000.0;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let (rchar_after, disk_after) = io_counters();
+    (elapsed, rchar_after - rchar_before, disk_after - disk_before)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn measure(path: &Path, runs: usize, can_drop: bool) -> Figures {
+    let mut cold = Vec::new();
+    let mut rchar = 0;
+    let mut disk = 0;
+    for _ in 0..runs {
+        if can_drop {
+            drop_caches();
+        }
+        let (ms, read, fetched) = scan_once(path);
+        cold.push(ms);
+        rchar = read;
+        disk = fetched;
+    }
+    let warm: Vec<f64> = (0..runs).map(|_| scan_once(path).0).collect();
+    Figures {
+        cold_ms: median(cold),
+        warm_ms: median(warm),
+        rchar,
+        disk,
+        file_size: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+    }
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("windows.ntfs");
+    let e01 = dir.path().join("windows.E01");
+    gunzip_to(&root.join("fixtures/images/windows.ntfs.gz"), &raw);
+    gunzip_to(&root.join("fixtures/containers/windows.E01.gz"), &e01);
+    let can_drop = drop_caches();
+    let runs = 7;
+    let forms = [("raw volume", &raw), ("E01 (deflate, 32 KiB chunks)", &e01)];
+    let figures: Vec<(&str, Figures)> =
+        forms.iter().map(|(name, path)| (*name, measure(path, runs, can_drop))).collect();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("## Containers (`cargo bench --bench containers`)\n");
+    println!(
+        "- machine: the 4 MiB `windows.ntfs` fixture volume (SYSTEM, SOFTWARE, COMPONENTS, staged PE files), {runs} runs per form, medians; load average {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    println!(
+        "- cold: {}\n",
+        if can_drop { "page cache dropped before each run" } else { "NOT cold (not root: page cache kept)" }
+    );
+    println!("| form | file size | cold wall | warm wall | bytes read from the file (rchar) | fetched from disk, cold | cold vs raw |");
+    println!("|---|---|---|---|---|---|---|");
+    let raw_cold = figures[0].1.cold_ms;
+    for (name, f) in &figures {
+        println!(
+            "| {name} | {} B | {:.2} ms | {:.2} ms | {} B | {} B | {:.2}x |",
+            f.file_size,
+            f.cold_ms,
+            f.warm_ms,
+            f.rchar,
+            f.disk,
+            f.cold_ms / raw_cold
+        );
+    }
+}
