@@ -414,3 +414,28 @@ fn an_unreadable_value_in_a_listed_key_is_a_note_of_the_finding() {
     );
     assert_eq!(report.verdict, Verdict::Pending);
 }
+
+/// A value name with one damaged character is not "no such value": the lookup says which
+/// name the key holds instead. Numbered siblings (one digit for another) are no such trace.
+#[test]
+fn a_value_name_one_character_from_the_one_looked_up_is_a_read_error() {
+    let mut bytes = system_with_renames();
+    let vk = find(&bytes, b"PendingFileRenameOperations") - 20;
+    bytes[vk + 20 + 7] ^= 0x01; // "PendingGileRenameOperations"
+    let report = scan(bytes);
+    let detail = pfro_not_evaluated(&report);
+    assert!(
+        detail.contains("the key holds \"PendingGileRenameOperations\" instead, one character from it"),
+        "{detail}"
+    );
+    assert_unknown_because(&report, "pending_file_rename_operations (read_error)", "a damaged value name?");
+
+    // A name that differs in a digit only, and one of another length: both plainly absent.
+    let mut spec = HiveSpec::new("ROOT");
+    spec.set_value("Select", ValueSpec::dword("Current", 1));
+    spec.set_value(SESSION_MANAGER, ValueSpec::multi_sz("PendingFileRenameOperations3", &["\\??\\C:\\x.tmp", ""]));
+    spec.set_value(SESSION_MANAGER, ValueSpec::multi_sz("PendingFileRenameOperation", &["\\??\\C:\\y.tmp", ""]));
+    let report = scan(spec.build());
+    assert!(report.errors.is_empty(), "{:#?}", report.errors);
+    assert_eq!(report.verdict, Verdict::NotPending, "{:#?}", report.not_evaluated);
+}

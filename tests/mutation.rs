@@ -427,7 +427,7 @@ impl Mutant {
 /// structure and field it damages: the base block's root and size fields, each key node on the
 /// way (cell size, signature, flags, parent, subkey count and list, name length and name), each
 /// subkey list of each key on the way (every byte: cell size, signature, count, entries, hashes),
-/// the value's record (cell size, signature, data size, data offset, type); list entries
+/// the value's record (cell size, signature, data size, data offset, type, name); list entries
 /// redirected to the root, to the parent itself and to the grandparent (cycles); truncations at
 /// every 4 KiB boundary.
 ///
@@ -436,14 +436,17 @@ impl Mutant {
 /// list's count fits its cell and equals the key node's subkey count; every key node reached
 /// names the key it was reached from as its parent; a key node's name fits its cell, and in
 /// `lf`/`lh` lists equals the entry's hint or hash; a value's name fits its record; its data
-/// size fits its type and its data cell; the key found carries the name looked up.
+/// size fits its type and its data cell; the key found carries the name looked up. A value's
+/// name has no such guarantee (value lists carry no hash and no order); a damaged byte there
+/// is still caught, as a name one character from the name looked up where none is expected.
 ///
 /// Left out on purpose, because a correct hive carries no redundancy that could reveal the
 /// change (a flip there leaves a well-formed hive that simply says something else, which a
 /// reader has no way to tell from the truth): a key's last-write time, security and class
 /// fields, volatile counts and the key node's own spare fields (nothing on the lookup reads
-/// them); a value's name, name length and flags (value lists carry no hash and no order, so a
-/// value whose name changed is simply another value), its data (a DWORD 1 flipped to 0 is another valid value, and the rule's
+/// them); a value's name length and flags (a shorter or longer name, or one read as UTF-16
+/// instead of Latin-1, is simply another value's name: unlike a changed character, nothing
+/// ties it to the name looked up), its data (a DWORD 1 flipped to 0 is another valid value, and the rule's
 /// verdict may change with it); the value count and value list offset of the key holding the
 /// value (a smaller count simply lists fewer values, with nothing to compare it against);
 /// padding and slack after a record's name inside its cell.
@@ -528,6 +531,7 @@ fn lookup_path_mutants(bytes: &[u8], paths: &[(String, Option<String>)]) -> Vec<
                     (at + 4, at + 8, "data size"),
                     (at + 8, at + 12, "data offset"),
                     (at + 12, at + 16, "type"),
+                    (at + 20, at + 20 + u16_at(bytes, at + 2) as usize, "name"),
                 ] {
                     ranges.push((start, end, format!("vk {path}\\{name}: {field}")));
                 }

@@ -421,8 +421,10 @@ impl<'h> Key<'h> {
     /// match; it only matters when no entry matches (then we cannot prove absence).
     pub fn value(&self, name: &str) -> Result<Option<Value<'h>>, ReadError> {
         let path = &self.path;
+        let wanted = name_order_key(name);
         let outcome = guarded(path, || {
             let mut first_error = None;
+            let mut near_miss = None;
             if let Some(iter) = self.node.values() {
                 for value in iter?.take(MAX_CHILDREN) {
                     let value = match value {
@@ -433,27 +435,56 @@ impl<'h> Key<'h> {
                         }
                     };
                     match value.name() {
-                        Ok(n) if n == *name => return Ok((Some(value), None)),
-                        Ok(_) => {}
+                        Ok(n) if n == *name => return Ok((Some(value), None, None)),
+                        Ok(n) => {
+                            if near_miss.is_none()
+                                && one_character_apart(&name_order_key(&n.to_string_lossy()), &wanted)
+                            {
+                                near_miss = Some(n.to_string_lossy());
+                            }
+                        }
                         Err(e) => {
                             first_error.get_or_insert(e);
                         }
                     }
                 }
             }
-            Ok((None, first_error))
+            Ok((None, first_error, near_miss))
         })?;
         match outcome {
-            (Some(raw), _) => Value::new(raw, self.bytes, path).map(Some),
-            (None, None) => Ok(None),
-            (None, Some(error)) => Err(ReadError::new(
+            (Some(raw), _, _) => Value::new(raw, self.bytes, path).map(Some),
+            (None, None, None) => Ok(None),
+            (None, Some(error), _) => Err(ReadError::new(
                 path,
                 format!(
                     "cannot tell whether value \"{name}\" exists: corrupt value entry: {}",
                     crate::messages::plain(&error.to_string())
                 ),
             )),
+            // Value lists carry no hash and no order, so a value whose name was damaged is
+            // simply another value. The one trace left: a name one character from the name
+            // looked up, where none is expected.
+            (None, None, Some(other)) => Err(ReadError::new(
+                path,
+                format!(
+                    "cannot tell whether value \"{name}\" exists: the key holds \"{other}\" instead, one character from it (a damaged value name?)"
+                ),
+            )),
         }
+    }
+}
+
+/// Two upper-cased names of the same length that differ in exactly one unit, other than one
+/// digit for another (numbered siblings such as `Value1` and `Value2` are normal).
+fn one_character_apart(left: &[u16], right: &[u16]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    let mut differences = left.iter().zip(right).filter(|(a, b)| a != b);
+    let is_digit = |unit: u16| (u16::from(b'0')..=u16::from(b'9')).contains(&unit);
+    match (differences.next(), differences.next()) {
+        (Some((&a, &b)), None) => !(is_digit(a) && is_digit(b)),
+        _ => false,
     }
 }
 
