@@ -45,6 +45,13 @@
 //! CSV). [`scan`] runs the stages for one machine and for a whole discovery; [`source`] is
 //! where evidence bytes come from (files, images, volumes); [`image`] reads disk images;
 //! [`patch`] gives the patch level.
+//!
+//! A finding's details are typed, one shape per kind of check ([`rules::data::FindingData`]),
+//! written as the documented JSON. The cell layout of a hive (offsets and signatures of `nk`,
+//! `vk`, subkey lists, `db`, `sk`) is [`load::cells`], shared with the test suite's writer. A
+//! panic, a bug of ours or of a parser, is contained per machine ([`scan::contain_machine`],
+//! [`load::guard`]) and reported as that machine's error, whatever the host does with the
+//! process's panic hook.
 
 pub mod archive;
 pub mod context;

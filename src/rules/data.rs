@@ -153,7 +153,7 @@ pub struct CumulativeUpdate {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WindowsSetupData {
     pub values: ValueMap,
-    /// Written with its keys in alphabetical order (see [`sorted_keys`]).
+    /// Written with its keys in alphabetical order, as the JSON contract has them.
     #[serde(serialize_with = "sorted_keys")]
     pub windows_setup: WindowsSetup,
 }
