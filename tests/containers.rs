@@ -55,9 +55,14 @@ fn scan_one(path: &Path) -> (rebootscan::discover::Discovery, Vec<MachineReport>
 }
 
 #[test]
-fn e01_gives_the_verdicts_of_its_raw_volume() {
+fn e01_and_vhdx_give_the_verdicts_of_their_raw_volumes() {
     let dir = tempfile::tempdir().unwrap();
-    let cases = [(vec!["windows.E01"], "windows.ntfs"), (vec!["split.E01", "split.E02"], "dirty.ntfs")];
+    let cases = [
+        (vec!["windows.E01"], "windows.ntfs"),
+        (vec!["split.E01", "split.E02"], "dirty.ntfs"),
+        (vec!["windows.vhdx"], "windows.ntfs"),
+        (vec!["dirty-fixed.vhdx"], "dirty.ntfs"),
+    ];
     for (segments, raw) in cases {
         let raw_path = write(dir.path(), raw, &fixture("images", raw));
         for segment in &segments {
@@ -80,7 +85,7 @@ fn e01_gives_the_verdicts_of_its_raw_volume() {
     }
     // In a tree, the second segment is read with the first, not as an image of its own.
     let tree = discover(&[dir.path().to_path_buf()]);
-    assert_eq!(tree.machines.len(), 4, "{:#?}", tree.machines);
+    assert_eq!(tree.machines.len(), 6, "{:#?}", tree.machines);
     assert!(tree.skipped.is_empty() && !tree.ignored.iter().any(|s| s.path.ends_with("E02")), "{tree:#?}");
 }
 
@@ -183,4 +188,57 @@ fn mixed_case_folder_gives_one_report_with_every_machine() {
     assert_eq!(verdict_of("2026-12-02T10_00_00Z.zip [/]"), Some("pending"), "{machines:?}");
     assert_eq!(verdict_of("laptop.E01 [volume]"), Some("pending"), "{machines:?}");
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn truncated_and_damaged_vhdx_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = fixture("containers", "windows.vhdx");
+    for (name, bytes) in [("cut.vhdx", &image[..image.len() / 2]), ("tiny.vhdx", &image[..100])] {
+        let path = write(dir.path(), name, bytes);
+        let (discovery, reports) = scan_one(&path);
+        let failed = !discovery.skipped.is_empty() || reports.iter().any(|r| !r.errors.is_empty());
+        assert!(failed, "{name}: {discovery:#?}");
+    }
+    // Both headers damaged: no valid header.
+    let mut headers = image.clone();
+    for at in [0x10000 + 4, 0x20000 + 4] {
+        headers[at] ^= 0xff;
+    }
+    let path = write(dir.path(), "headers.vhdx", &headers);
+    let (discovery, _) = scan_one(&path);
+    assert!(discovery.skipped.iter().any(|s| s.reason.contains("damaged or truncated VHDX")), "{discovery:#?}");
+}
+
+/// Flips bytes of the VHDX structures (every 3rd non-zero byte of the first 4 MiB: headers,
+/// region tables, log, metadata, BAT) and cuts the file: never a panic, never a silently
+/// different answer.
+#[test]
+fn vhdx_mutations_never_pass_for_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = write(dir.path(), "windows.ntfs", &fixture("images", "windows.ntfs"));
+    let healthy = outcome(&scan_one(&raw).1[0]);
+    let image = fixture("containers", "windows.vhdx");
+    let structures = image.len().min(4 << 20);
+    let offsets: Vec<usize> = (0..structures).filter(|&at| image[at] != 0).step_by(3).take(250).collect();
+    let mut mutants: Vec<Vec<u8>> = offsets
+        .iter()
+        .map(|&at| {
+            let mut m = image.clone();
+            m[at] ^= 0x08;
+            m
+        })
+        .collect();
+    mutants.extend((4096..image.len()).step_by(image.len() / 12).map(|cut| image[..cut].to_vec()));
+    let count = mutants.len();
+    for (number, mutant) in mutants.into_iter().enumerate() {
+        let path = write(dir.path(), "m.vhdx", &mutant);
+        let (discovery, reports) = scan_one(&path);
+        for report in &reports {
+            let visible =
+                !report.errors.is_empty() || !discovery.skipped.is_empty() || report.verdict == Verdict::Unknown;
+            assert!(outcome(report) == healthy || visible, "mutant {number}: silently different: {}", outcome(report));
+        }
+    }
+    assert!(count > 100, "{count}");
 }

@@ -466,7 +466,8 @@ fn bare_volume_split_raw_and_images_in_a_tree() {
 fn container_formats_name_the_conversion_command() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8], &str); 4] = [
-        ("disk.vhdx", b"vhdxfile\0\0\0\0", "VHDX (Hyper-V) image, not a raw disk image: convert it to a raw image with `qemu-img convert -O raw IMAGE IMAGE.raw`"),
+        // VHDX is read in place (tests/containers.rs): a damaged one says so.
+        ("disk.vhdx", b"vhdxfile\0\0\0\0", "damaged or truncated VHDX"),
         ("disk.qcow2", b"QFI\xfb\0\0\0\x03", "QCOW/QCOW2 (QEMU) image, not a raw disk image: convert it to a raw image with `qemu-img convert -O raw"),
         // E01 is read in place (tests/containers.rs); a damaged one names the segment check.
         ("disk.E01", b"EVF\x09\x0d\x0a\xff\x00\x01\x01\0", "damaged or incomplete EWF image"),
@@ -500,7 +501,7 @@ fn container_formats_name_the_conversion_command() {
     let output = rebootscan(&[
         "scan",
         good.to_str().unwrap(),
-        dir.path().join("disk.vhdx").to_str().unwrap(),
+        dir.path().join("disk.qcow2").to_str().unwrap(),
         "--format",
         "json",
     ]);

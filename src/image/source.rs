@@ -159,6 +159,10 @@ pub fn open_image(spec: &ImageSpec) -> Result<Box<dyn BlockSource>, OpenImageErr
             let ewf = crate::image::ewf::EwfImage::open(&spec.segments).map_err(OpenImageError::Io)?;
             Ok(Box::new(ewf))
         }
+        Some(Container::Vhdx) => {
+            drop(image);
+            Ok(Box::new(crate::image::vhdx::VhdxImage::open(&spec.path).map_err(OpenImageError::Io)?))
+        }
         Some(container) => Err(OpenImageError::Container(container)),
     }
 }
