@@ -415,6 +415,53 @@ fn timeline_imports_into_timesketch_as_csv_and_jsonl() {
 }
 
 #[test]
+fn timeline_dates_the_missing_security_fixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let machine = fixtures().join("win10-pending-driver-update");
+    let timeline = dir.path().join("t.csv");
+    let json = scan_json(&["scan", arg(&machine), "--format", "json", "--timeline", arg(&timeline)]);
+    let security = &json["machines"][0]["security"];
+    assert_eq!(security["status"], "assessed");
+    let (header, rows) = read_csv(&timeline);
+    let event = rows
+        .iter()
+        .find(|r| column(&header, r, "timestamp_desc") == "Oldest Missing Security Fix Released")
+        .expect("security event");
+    let oldest = &security["oldest_missing_fix"];
+    assert_eq!(column(&header, event, "kb"), oldest["kb"].as_str().unwrap());
+    assert_eq!(column(&header, event, "datetime"), format!("{}T00:00:00Z", oldest["released"].as_str().unwrap()));
+    assert_eq!(column(&header, event, "missing_cves"), security["missing_cves"].to_string());
+    let kev = security["exploited_missing"].as_array().unwrap().len();
+    assert_eq!(column(&header, event, "exploited_missing"), kev.to_string());
+    assert!(column(&header, event, "message").contains(&format!("{kev} known exploited (KEV)")));
+}
+
+#[test]
+fn timesketch_importer_reads_the_timeline_as_written() {
+    let test = "timesketch_importer_reads_the_timeline_as_written";
+    let Some(python) = support::external::timesketch_python(test) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let case = case_folder(dir.path());
+    let csv_path = dir.path().join("timeline.csv");
+    let jsonl_path = dir.path().join("timeline.jsonl");
+    let out = dir.path().join("r.txt");
+    for timeline in [&csv_path, &jsonl_path] {
+        let output = rebootscan(&["scan", arg(&case), "-o", arg(&out), "--timeline", arg(timeline)]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+    // Timesketch's own reading code (tests/timesketch/check_timeline.py): every row becomes one
+    // event with the message, timestamp_desc and instant (100-ns digits included) as written.
+    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/timesketch/check_timeline.py");
+    let output = Command::new(python).arg(checker).arg(&csv_path).arg(&jsonl_path).output().unwrap();
+    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    let rows = read_csv(&csv_path).1.len();
+    assert_eq!(
+        stdout(&output).trim(),
+        format!("timesketch importer: {rows} CSV events and {rows} JSONL events read as written")
+    );
+}
+
+#[test]
 fn text_report_ends_with_a_summary_and_quiet_prints_only_it() {
     let dir = tempfile::tempdir().unwrap();
     let case = case_folder(dir.path());

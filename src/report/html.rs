@@ -357,6 +357,8 @@ document.getElementById('next').addEventListener('click',function(){state.page++
 window.addEventListener('hashchange',function(){readHash();render();});
 readHash();render();
 document.body.dataset.loadMs=(performance.now()-t0).toFixed(1);
+// From navigation start: reading the file, parsing the page, the data and the first render.
+document.body.dataset.readyMs=performance.now().toFixed(0);
 })();
 </script>"#;
 

@@ -76,7 +76,8 @@ pub struct TimelineEvent {
 }
 
 /// Every timestamp one machine's report knows, oldest first: each finding's key last-write,
-/// each hive's and transaction log's last-written time, the last shutdown and the install date.
+/// each hive's and transaction log's last-written time, the last shutdown, the install date, and
+/// the release of the oldest missing security fix.
 pub fn timeline_events(report: &MachineReport) -> Vec<TimelineEvent> {
     let mut events = Vec::new();
     let label = &report.machine;
@@ -146,6 +147,33 @@ pub fn timeline_events(report: &MachineReport) -> Vec<TimelineEvent> {
             fields: vec![("hive", "SOFTWARE".into())],
         });
     }
+    // Missing security fixes (when the machine was assessed): dated by the release of the
+    // oldest fix the machine lacks, the day it started missing security updates.
+    if let Some(security) = report.security.as_ref().filter(|s| s.status == crate::security::SecurityStatus::Assessed) {
+        let oldest = security.oldest_missing_fix.as_ref();
+        let time = oldest
+            .and_then(|fix| fix.released)
+            .and_then(|date| FileTime::parse_rfc3339(&format!("{date}T00:00:00Z")))
+            .filter(|t| t.to_datetime().is_some());
+        if let (Some(time), Some(fix)) = (time, oldest) {
+            events.push(TimelineEvent {
+                time,
+                description: "Oldest Missing Security Fix Released",
+                message: format!(
+                    "{label}: {} released, the oldest security update the machine lacks; {} CVEs missing as of {}, {} known exploited (KEV)",
+                    fix.kb,
+                    security.missing_cves,
+                    security.as_of,
+                    security.exploited_missing.len()
+                ),
+                fields: vec![
+                    ("kb", fix.kb.clone()),
+                    ("missing_cves", security.missing_cves.to_string()),
+                    ("exploited_missing", security.exploited_missing.len().to_string()),
+                ],
+            });
+        }
+    }
     events.sort_by_key(|e| e.time);
     events
 }
@@ -184,6 +212,9 @@ pub const TIMELINE_COLUMNS: &[&str] = &[
     "file",
     "key",
     "value",
+    "kb",
+    "missing_cves",
+    "exploited_missing",
 ];
 
 /// Streams timeline events, one machine at a time.

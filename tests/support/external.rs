@@ -31,3 +31,34 @@ pub fn cross_check_tool(program: &str, package: &str, test: &str) -> Option<Path
     );
     None
 }
+
+/// A Python interpreter that can import Timesketch's importer (`timesketch-import-client`):
+/// `$REBOOTSCAN_TIMESKETCH_PYTHON` if set (`.ci/run` points it at its venv), else `python3`.
+/// `None` after printing `SKIPPED test: …` when neither has it outside CI.
+///
+/// # Panics
+/// When it is missing and `CI=true`.
+pub fn timesketch_python(test: &str) -> Option<PathBuf> {
+    let python = std::env::var_os("REBOOTSCAN_TIMESKETCH_PYTHON").map(PathBuf::from).unwrap_or("python3".into());
+    let importable = std::process::Command::new(&python)
+        .args(["-c", "import timesketch_import_client.importer"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if importable {
+        return Some(python);
+    }
+    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!("{test}: {} cannot import timesketch_import_client and CI=true: .ci/run installs it", python.display());
+    }
+    super::skipped(
+        test,
+        &format!(
+            "{} cannot import timesketch_import_client (pip install timesketch-import-client six python-dateutil, \
+             or set REBOOTSCAN_TIMESKETCH_PYTHON); this cross-check runs under CI",
+            python.display()
+        ),
+    );
+    None
+}
