@@ -1,14 +1,16 @@
-//! The CBS packages waiting for the reboot: the cell-level walk of `Packages` and the lookup
-//! of the packages CBS's records name agree with a plain enumeration of every package, on
-//! every shipped fixture and on generated stores with pending packages at the start, in the
-//! middle and at the end of the list, under every index layout (lh/lf/li leaves, ri roots).
+//! The CBS packages waiting for the reboot: the default search (the cell-level walk of
+//! `Packages`, with its look-ahead and page hints) equals a plain enumeration of every
+//! package, on every shipped fixture and on generated stores with pending packages at the
+//! start, in the middle and at the end of the list, under every index layout (lh/lf/li
+//! leaves, ri roots), whatever CBS's records say; `--packages records` (the fast, not
+//! exhaustive lookup of what the records name) is pinned down too.
 
 mod support;
 
 use std::path::Path;
 
 use rebootscan::load::open::{HiveFile, LoadOptions};
-use rebootscan::load::reader::{HiveReader, Key, ReadError};
+use rebootscan::load::reader::{HiveReader, Key, PageHint, ReadError, WALK_BATCH};
 use rebootscan::rules::cbs::{self, FoundBy, PackageSearchMode};
 use support::hive_writer::{compare_names, HiveSpec, IndexStyle, ValueSpec, REG_BINARY, REG_SZ};
 
@@ -97,8 +99,7 @@ fn store(style: IndexStyle, max_leaf_entries: usize, pending: &[(usize, u32)]) -
 fn search(bytes: &[u8], mode: PackageSearchMode) -> (Vec<(String, u32)>, cbs::PackageSearch) {
     let reader = HiveReader::new(bytes).unwrap();
     let root = reader.root().unwrap();
-    let mut releases = 0;
-    let (found, search) = cbs::find_pending_packages(&root, mode, &mut || releases += 1).unwrap().unwrap();
+    let (found, search) = cbs::find_pending_packages(&root, mode, &mut |_| ()).unwrap().unwrap();
     (listed(&found), search)
 }
 
@@ -143,8 +144,9 @@ fn full_walk_equals_enumeration_under_every_layout() {
             assert_eq!(found, expected, "{style:?}, {max_leaf} per leaf, pending {pending:?}");
             assert_eq!(how.found_by, FoundBy::FullWalk);
             assert_eq!((how.packages_read, how.packages_total), (302, 302));
-            // No record names a package: records-first reads them all too.
-            let (found, how) = search(&bytes, PackageSearchMode::RecordsFirst);
+            assert!(how.detail.contains("no CBS record"), "{}", how.detail);
+            // No record names a package: the records mode reads them all too.
+            let (found, how) = search(&bytes, PackageSearchMode::Records);
             assert_eq!(found, expected);
             assert_eq!(how.found_by, FoundBy::FullWalk);
             assert!(how.detail.contains("no CBS record"), "{}", how.detail);
@@ -152,7 +154,8 @@ fn full_walk_equals_enumeration_under_every_layout() {
     }
 }
 
-/// CBS's records naming exactly the pending packages: looked up by name, same list.
+/// CBS's records naming exactly the pending packages: the default still reads every package
+/// (and says the records named them all); the records mode looks them up by name, same list.
 #[test]
 fn records_naming_the_pending_packages_give_the_same_list() {
     for (style, max_leaf) in LAYOUTS {
@@ -170,8 +173,13 @@ fn records_naming_the_pending_packages_give_the_same_list() {
                 // Names that are not package identities are not read as packages.
                 spec.set_value(&format!("{CBS}\\RebootPending"), ValueSpec::dword("{6d4a5d2e-1234}", 1));
                 let bytes = spec.build();
-                let (found, how) = search(&bytes, PackageSearchMode::RecordsFirst);
                 let context = format!("{style:?}, {max_leaf} per leaf, pending {pending:?}, {record}");
+                let (found, how) = search(&bytes, PackageSearchMode::FullWalk);
+                assert_eq!(found, expected, "{context}");
+                assert_eq!((how.found_by, how.packages_read), (FoundBy::FullWalk, 302), "{context}");
+                let named = format!("named {} of the {} pending package(s)", expected.len(), expected.len());
+                assert!(how.detail.contains(&named), "{context}: {}", how.detail);
+                let (found, how) = search(&bytes, PackageSearchMode::Records);
                 assert_eq!(found, reference(&bytes), "{context}");
                 assert_eq!(found, expected, "{context}");
                 let by = match record {
@@ -186,7 +194,8 @@ fn records_naming_the_pending_packages_give_the_same_list() {
     }
 }
 
-/// Records that disagree with the store are not trusted: every package is read.
+/// Records that disagree with the store are not trusted by the records mode: every package is
+/// read. The default says which named package does not wait for the reboot.
 #[test]
 fn records_that_disagree_with_the_store_fall_back_to_the_walk() {
     let pending = [(10, 0x60), (150, 0x05), (299, 0x60)];
@@ -210,28 +219,89 @@ fn records_that_disagree_with_the_store_fall_back_to_the_walk() {
             spec.set_value(&format!("{CBS}\\PackagesPending"), ValueSpec::dword(name, 0x60));
         }
         let bytes = spec.build();
-        let (found, how) = search(&bytes, PackageSearchMode::RecordsFirst);
+        let (found, how) = search(&bytes, PackageSearchMode::Records);
         assert_eq!(found, expected, "{reason}");
         assert_eq!(found, reference(&bytes), "{reason}");
         assert_eq!(how.found_by, FoundBy::FullWalk, "{reason}");
         assert!(how.detail.contains(reason), "{reason}: {}", how.detail);
+        let (found, how) = search(&bytes, PackageSearchMode::FullWalk);
+        assert_eq!(found, expected, "{reason}");
+        if reason != "do not name" {
+            let stale = named.iter().find(|name| !expected.iter().any(|(pending, _)| pending == *name)).unwrap();
+            assert!(
+                how.detail.contains(&format!("named but not waiting for the reboot (or not under Packages): {stale}")),
+                "{reason}: {}",
+                how.detail
+            );
+        }
     }
 }
 
-/// The limit of records-first, pinned down: a pending package the records do not name (and
-/// that is not a cumulative update) is found only by the full walk, and the report says that
-/// the other packages were not read.
+/// Why the default reads every package: a pending package the records do not name (here one
+/// left Partially Installed) is found only by the walk. The records mode misses it and says
+/// that the other packages were not read.
 #[test]
 fn a_package_the_records_do_not_name_needs_the_full_walk() {
     let (mut spec, expected) = store(IndexStyle::Lh, 512, &[(5, 0x60), (200, 0x65)]);
     spec.set_value(&format!("{CBS}\\PackagesPending"), ValueSpec::dword(&expected[0].0, 0x60));
     let bytes = spec.build();
-    let (found, how) = search(&bytes, PackageSearchMode::RecordsFirst);
+    let (found, how) = search(&bytes, PackageSearchMode::Records);
     assert_eq!(found, expected[..1].to_vec());
     assert_eq!(how.found_by, FoundBy::PackagesPending);
     assert!(how.detail.contains("the other 301 packages were not read"), "{}", how.detail);
-    let (found, _) = search(&bytes, PackageSearchMode::FullWalk);
+    let (found, how) = search(&bytes, PackageSearchMode::FullWalk);
     assert_eq!(found, expected);
+    assert_eq!(found, reference(&bytes));
+    assert_eq!(how.found_by, FoundBy::FullWalk);
+    assert!(how.detail.contains("PackagesPending named 1 of the 2 pending package(s)"), "{}", how.detail);
+}
+
+/// A store larger than one batch of the walk, its pending packages at the start, at the end
+/// and on both sides of a batch boundary: the list equals the enumeration, and the page hints
+/// come as the walk promises (each batch announced before it is read, with a span that holds
+/// its key nodes, and released after).
+#[test]
+fn batches_and_page_hints_of_a_large_store() {
+    let total = 2 * WALK_BATCH + 100;
+    let mut spec = HiveSpec::new("ROOT");
+    let mut names: Vec<String> = (0..total)
+        .map(|i| format!("Package_{i:05}_for_KB{}~31bf3856ad364e35~amd64~~10.0.1.0", 5_000_000 + i))
+        .collect();
+    names.sort_by(|a, b| compare_names(a, b));
+    let pending = [0, WALK_BATCH - 1, WALK_BATCH, 2 * WALK_BATCH, total - 1];
+    let mut expected = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        let state = if pending.contains(&index) { 0x60 } else { INSTALLED };
+        let key = format!("{CBS}\\Packages\\{name}");
+        spec.set_value(&key, ValueSpec::dword("CurrentState", state));
+        spec.set_value(&key, ValueSpec::sz("InstallName", &format!("{name}.mum")));
+        if state == 0x60 {
+            expected.push((name.clone(), state));
+        }
+    }
+    let bytes = spec.build();
+    assert_eq!(reference(&bytes), expected);
+    let reader = HiveReader::new(&bytes).unwrap();
+    let packages = reader.key(&format!("{CBS}\\Packages")).unwrap().unwrap();
+    let mut hints = Vec::new();
+    let (found, read) = cbs::pending_packages(&packages, &mut |hint| hints.push(hint)).unwrap();
+    assert_eq!((listed(&found), read), (expected, total));
+    assert_eq!(hints.len(), 6, "{hints:?}");
+    for (index, hint) in hints.iter().enumerate() {
+        match hint {
+            PageHint::WillRead(span) => {
+                assert_eq!(index % 2, 0, "{hints:?}");
+                assert!(span.start < span.end && span.end <= bytes.len() + 4096, "{span:?}");
+            }
+            PageHint::Done => assert_eq!(index % 2, 1, "{hints:?}"),
+        }
+    }
+    // Every key node of the first batch lies inside the first span.
+    let PageHint::WillRead(first) = &hints[0] else { unreachable!() };
+    for name in &names[..WALK_BATCH] {
+        let at = find(&bytes, name.as_bytes()) - 76;
+        assert!(first.contains(&at), "{name} at {at:#x} outside {first:?}");
+    }
 }
 
 fn software_fixtures() -> Vec<std::path::PathBuf> {
@@ -246,9 +316,9 @@ fn software_fixtures() -> Vec<std::path::PathBuf> {
     files
 }
 
-/// Every shipped SOFTWARE fixture: the walk equals the enumeration; records-first equals it
-/// wherever the records name every pending package, and otherwise lists only packages the
-/// enumeration lists, saying it did not read the rest.
+/// Every shipped SOFTWARE fixture: the default search equals the enumeration; the records
+/// mode equals it wherever the records name every pending package, and otherwise lists only
+/// packages the enumeration lists, saying it did not read the rest.
 #[test]
 fn every_fixture_lists_what_an_enumeration_lists() {
     let mut records_used = 0;
@@ -258,12 +328,12 @@ fn every_fixture_lists_what_an_enumeration_lists() {
         let root = reader.root().unwrap();
         let Some(packages) = root.subpath(&format!("{CBS}\\Packages")).unwrap() else { continue };
         let expected = enumerate(&packages);
-        let mut release = || file.release_mapped_pages();
-        let (walked, _) =
-            cbs::find_pending_packages(&root, PackageSearchMode::FullWalk, &mut release).unwrap().unwrap();
+        let mut pages = |hint| file.page_hint(hint);
+        let (walked, how) =
+            cbs::find_pending_packages(&root, PackageSearchMode::FullWalk, &mut pages).unwrap().unwrap();
         assert_eq!(listed(&walked), expected, "{}", path.display());
-        let (found, how) =
-            cbs::find_pending_packages(&root, PackageSearchMode::RecordsFirst, &mut release).unwrap().unwrap();
+        assert_eq!(how.found_by, FoundBy::FullWalk);
+        let (found, how) = cbs::find_pending_packages(&root, PackageSearchMode::Records, &mut pages).unwrap().unwrap();
         let found = listed(&found);
         if how.found_by == FoundBy::FullWalk {
             assert_eq!(found, expected, "{}", path.display());
@@ -274,7 +344,7 @@ fn every_fixture_lists_what_an_enumeration_lists() {
             assert!(how.detail.contains("were not read"), "{}", how.detail);
         }
     }
-    // win11-cbs-reboot-pending: PackagesPending names the cumulative update.
+    // win11-cbs-reboot-pending: PackagesPending names only the cumulative update.
     assert!(records_used >= 1);
 }
 
@@ -285,7 +355,7 @@ fn find(bytes: &[u8], needle: &[u8]) -> usize {
 fn walk(bytes: &[u8]) -> Result<(Vec<cbs::PendingPackage>, usize), ReadError> {
     let reader = HiveReader::new(bytes).unwrap();
     let packages = reader.key(&format!("{CBS}\\Packages")).unwrap().unwrap();
-    cbs::pending_packages(&packages, &mut || ())
+    cbs::pending_packages(&packages, &mut |_| ())
 }
 
 /// A damaged store is an error naming the key, never a shorter list.
@@ -337,4 +407,44 @@ fn a_package_name_that_does_not_fit_its_cell_is_an_error() {
     let error = walk(&bytes).unwrap_err();
     assert!(error.problem.contains("its name does not fit its cell"), "{error}");
     assert!(error.key.ends_with("Packages"), "{error}");
+}
+
+/// End to end from the CLI on the shipped fixture whose `PackagesPending` names only the
+/// cumulative update: the default lists KB5039338 too (every package read, and says so);
+/// `--packages records` lists what the records name and says the rest was not read.
+#[test]
+fn cli_default_lists_every_pending_package_of_the_fixture() {
+    let machine = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/machines/win11-cbs-reboot-pending");
+    let run = |packages: &str| -> serde_json::Value {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
+            .args(["scan", machine.to_str().unwrap(), "--format", "json", "--packages", packages])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        json["machines"][0]["pending_updates"].clone()
+    };
+    let names = |updates: &serde_json::Value| -> Vec<String> {
+        updates["packages"].as_array().unwrap().iter().map(|p| p["package"].as_str().unwrap().to_string()).collect()
+    };
+    let file = HiveFile::open(&machine.join("SOFTWARE"), LoadOptions::default()).unwrap();
+    let reader = file.reader().unwrap();
+    let expected: Vec<String> = enumerate(&reader.key(&format!("{CBS}\\Packages")).unwrap().unwrap())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(expected.len(), 2);
+    for packages in ["auto", "always", "full"] {
+        let updates = run(packages);
+        assert_eq!(names(&updates), expected, "--packages {packages}");
+        assert_eq!(updates["found_by"], "full walk");
+        assert_eq!(updates["packages_read"], updates["packages_total"]);
+        let detail = updates["found_by_detail"].as_str().unwrap();
+        assert!(detail.contains("PackagesPending named 1 of the 2 pending package(s)"), "{detail}");
+    }
+    let updates = run("records");
+    assert_eq!(names(&updates), expected.iter().filter(|n| n.contains("RollupFix")).cloned().collect::<Vec<_>>());
+    assert_eq!(updates["found_by"], "PackagesPending");
+    assert!(updates["found_by_detail"].as_str().unwrap().contains("were not read"));
+    assert!(names(&run("never")).is_empty());
 }

@@ -868,6 +868,10 @@ fn nt_current_version(rng: &mut Rng, cv: &mut KeySpec, wow64: bool) {
     generic_children(rng, cv, 40, 30);
 }
 
+/// Packages `make_software_pending` leaves waiting for the reboot: the cumulative update and
+/// four others that CBS's records do not name.
+pub const SOFTWARE_PENDING_PACKAGES: usize = 5;
+
 /// Turns a clean SOFTWARE into one where servicing waits for a reboot, as after a cumulative
 /// update installed without restarting: CBS `RebootPending`, `PackagesPending`, an incomplete
 /// session, `ExecuteState` busy, a few packages in Install Pending, and the UX flag.

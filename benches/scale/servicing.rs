@@ -3,8 +3,9 @@
 //!
 //! Three SOFTWARE templates, all with the same 30,000 CBS packages: clean; servicing pending
 //! with CBS's records (`RebootPending`, `PackagesPending`) naming the cumulative update, as
-//! `make_software_pending` builds it; and the same without the records, which makes
-//! rebootscan read every package (the fallback). Each is scanned warm (one process for many
+//! `make_software_pending` builds it (4 more pending packages are not named); and the same
+//! without the records. rebootscan reads every package of both servicing-pending kinds (the
+//! exact list; the records are only compared with it). Each is scanned warm (one process for many
 //! machines, -j 1), cold (every machine its own copy, caches dropped) and as a 1,000-machine
 //! fleet at -j 2 for peak memory; with `--baseline BINARY`, an older build is measured on the
 //! same machines in the same run. The section it writes into `benches/RESULTS.md` sits between
@@ -66,6 +67,8 @@ struct Kind {
     software: PathBuf,
     class: Class,
     found_by: Option<&'static str>,
+    /// Packages the report must list (every one `make_software_pending` left pending).
+    pending_packages: usize,
 }
 
 pub fn run(context: &mut Context, setup: &Setup<'_>) -> Result<String, String> {
@@ -88,23 +91,24 @@ pub fn run(context: &mut Context, setup: &Setup<'_>) -> Result<String, String> {
     let generation = started.elapsed();
 
     let kinds = [
-        Kind { label: "clean", software: clean, class: Class::Clean, found_by: None },
+        Kind { label: "clean", software: clean, class: Class::Clean, found_by: None, pending_packages: 0 },
         Kind {
             label: "servicing pending, CBS records",
             software: records,
             class: Class::Servicing,
-            found_by: Some("PackagesPending+RebootPending"),
+            found_by: Some("full walk"),
+            pending_packages: hives::SOFTWARE_PENDING_PACKAGES,
         },
         Kind {
-            label: "servicing pending, no records (full walk)",
+            label: "servicing pending, no records",
             software: walk,
             class: Class::Servicing,
             found_by: Some("full walk"),
+            pending_packages: hives::SOFTWARE_PENDING_PACKAGES,
         },
     ];
-    // Fewer machines where each costs a walk of 30,000 packages.
-    let warm_count = [100, 100, 20];
-    let cold_count = [4, 4, 2];
+    let warm_count = [100, 100, 100];
+    let cold_count = [4, 4, 4];
     println!("scale --servicing: laying out machines…");
     let mut warm_sets = Vec::new();
     let mut cold_sets = Vec::new();
@@ -163,7 +167,7 @@ pub fn run(context: &mut Context, setup: &Setup<'_>) -> Result<String, String> {
             let label = format!("warm, {}", kind.label);
             let run = context.scan_warm(&label, &root, &warm_sets[index], 1, setup.repeats)?;
             if checking {
-                check_found_by(context, &label, kind.found_by);
+                check_found_by(context, &label, kind.found_by, kind.pending_packages);
             }
             println!(
                 "  {:<44} {} per machine (CPU {})",
@@ -202,11 +206,19 @@ pub fn run(context: &mut Context, setup: &Setup<'_>) -> Result<String, String> {
 }
 
 /// Every machine of a run with a servicing template must say how its packages were found.
-fn check_found_by(context: &mut Context, label: &str, expected: Option<&str>) {
+fn check_found_by(context: &mut Context, label: &str, expected: Option<&str>, pending_packages: usize) {
     let Ok(text) = std::fs::read_to_string(context.report_path()) else { return };
     for line in text.lines().filter(|line| !line.trim().is_empty()) {
         let Ok(machine) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         let found_by = machine["pending_updates"]["found_by"].as_str();
+        let listed = machine["pending_updates"]["packages"].as_array().map_or(0, |packages| packages.len());
+        if listed != pending_packages {
+            context.problems.push(format!(
+                "{label}: {} lists {listed} pending packages, expected {pending_packages}",
+                machine["machine"]
+            ));
+            return;
+        }
         if found_by != expected {
             context.problems.push(format!(
                 "{label}: {} found its packages by {found_by:?}, expected {expected:?}",
@@ -221,7 +233,7 @@ fn render(all: &[Runs], software_size: u64, generation: std::time::Duration, con
     let mut lines = vec![
         "## Servicing-pending machines (issue 16)\n".to_string(),
         format!(
-            "Written by `cargo bench --bench scale -- --servicing` on {} ({}; load average {} at the end). One SYSTEM (14.5 MB) and three SOFTWARE templates of {} with 30,000 CBS packages, generated in {}: clean; servicing pending with `RebootPending` and `PackagesPending` naming the pending cumulative update (the same template as the full benchmark's CBS machines; 4 more packages are in pending states that the records do not name); the same without the records (`RebootPending` empty, no `PackagesPending`), which makes rebootscan read every package. Warm: hard links, one process for all machines, -j 1, best of the repetitions; cold: a copy per machine, `drop_caches` before each run, median; fleets: 1,000 hard-linked machines at -j 2, GNU time's maximum RSS (mapped hive pages included).\n",
+            "Written by `cargo bench --bench scale -- --servicing` on {} ({}; load average {} at the end). One SYSTEM (14.5 MB) and three SOFTWARE templates of {} with 30,000 CBS packages, generated in {}: clean; servicing pending with `RebootPending` and `PackagesPending` naming the pending cumulative update (the same template as the full benchmark's CBS machines; 4 more packages are in pending states that the records do not name, and the default lists all 5); the same without the records (`RebootPending` empty, no `PackagesPending`). On both servicing-pending kinds rebootscan reads every package's state (the exact list). Warm: hard links, one process for all machines, -j 1, best of the repetitions; cold: a copy per machine, `drop_caches` before each run, median; fleets: 1,000 hard-linked machines at -j 2, GNU time's maximum RSS (mapped hive pages included, see the analysis).\n",
             crate::command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default(),
             crate::machine_summary(),
             crate::load_average(),

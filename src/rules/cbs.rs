@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::load::filetime::FileTime;
-use crate::load::reader::{name_order_key, DwordCell, Key, ReadError};
+use crate::load::reader::{name_order_key, DwordCell, Key, PageHint, ReadError};
 use crate::patch::ROLLUP_PREFIX;
 
 pub const SERVICING_KEY: &str = "Microsoft\\Windows\\CurrentVersion\\Component Based Servicing";
@@ -32,24 +32,15 @@ fn pending_package(package: &Key<'_>, state: u32) -> Result<PendingPackage, Read
     })
 }
 
-/// Subkeys read between two releases of the walked pages (~5 MB of a generated SOFTWARE).
-const RELEASE_EVERY: usize = 4096;
-
 /// Every package whose state waits for a reboot, in stored (name) order: reads every
-/// package's `CurrentState` (see [`Key::for_each_subkey_dword`]). `release` is called every
-/// few thousand packages and at the end, to let go of the pages walked so far.
+/// package's `CurrentState` (see [`Key::for_each_subkey_dword`]). `pages` hears which bytes
+/// each batch of packages spans and when they may be released.
 pub fn pending_packages(
     packages: &Key<'_>,
-    release: &mut dyn FnMut(),
+    pages: &mut dyn FnMut(PageHint),
 ) -> Result<(Vec<PendingPackage>, usize), ReadError> {
     let mut pending = Vec::new();
-    let mut since_release = 0usize;
-    let read = packages.for_each_subkey_dword("CurrentState", |entry| {
-        since_release += 1;
-        if since_release == RELEASE_EVERY {
-            release();
-            since_release = 0;
-        }
+    let read = packages.for_each_subkey_dword("CurrentState", pages, |entry| {
         let state = match entry.value {
             DwordCell::Absent => return Ok(()),
             DwordCell::Inline(state) if !waits_for_reboot(state) => return Ok(()),
@@ -82,7 +73,6 @@ pub fn pending_packages(
         }
         Ok(())
     });
-    release();
     Ok((pending, read?))
 }
 
@@ -131,11 +121,13 @@ impl FoundBy {
 /// How to look for the packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PackageSearchMode {
-    /// From the servicing store's records when they name packages that all wait for the
-    /// reboot; every package otherwise.
-    RecordsFirst,
-    /// Every package, whatever the records say.
+    /// Every package's `CurrentState` read: the exact list (the default). CBS's records are
+    /// compared with it and the detail says what they named.
     FullWalk,
+    /// Fast and not exhaustive (`--packages records`): the packages CBS's records name, when
+    /// they all wait for the reboot; every package otherwise. A pending package the records do
+    /// not name is missed, and the detail says how many packages were not read.
+    Records,
 }
 
 /// How the packages waiting for the reboot were found.
@@ -157,53 +149,57 @@ fn is_package_identity(name: &str) -> bool {
 
 /// The packages of the servicing store (SOFTWARE `root`) that wait for the reboot.
 ///
-/// With [`PackageSearchMode::RecordsFirst`], the packages named by `PackagesPending` and
-/// `RebootPending` are looked up by name (a few key nodes each, instead of the ~30,000
-/// packages and ~40 MB of a real store). The records are trusted only when they agree with
-/// the store: every named package exists and its `CurrentState` waits for the reboot.
-/// Otherwise (no record names a package, one names a missing package or one already
-/// installed, or a cumulative update waiting for the reboot is not named) every package is
-/// read. A package the records do not name (say one left
-/// Partially Installed by an earlier failure) is found only by the full walk.
-/// `Ok(None)`: SOFTWARE has no `Packages` key.
+/// [`PackageSearchMode::FullWalk`] reads every package's `CurrentState` (see
+/// [`Key::for_each_subkey_dword`]): nothing CBS records in the hive is a complete list of the
+/// packages whose state changes at the next boot. `PackagesPending` and `RebootPending` name
+/// what the last servicing session queued (a cumulative update, typically), not a package
+/// left Partially Installed by an earlier failure, nor every package a session changed; no
+/// value counts the pending packages; `SessionsPending` sessions name none (their package
+/// lists live in `Windows\servicing\Sessions\*.xml`, not in the hive). So only the walk is
+/// exact; the records are read too (a few small keys) and the detail says how many of the
+/// pending packages they named, and which named package does not wait for the reboot.
+///
+/// [`PackageSearchMode::Records`] trusts the records when they agree with the store (every
+/// named package exists and waits for the reboot, every cumulative update waiting for the
+/// reboot, found by a prefix lookup, is named) and reads only those packages; otherwise every
+/// package. `Ok(None)`: SOFTWARE has no `Packages` key.
 pub fn find_pending_packages(
     root: &Key<'_>,
     mode: PackageSearchMode,
-    release: &mut dyn FnMut(),
+    pages: &mut dyn FnMut(PageHint),
 ) -> Result<Option<(Vec<PendingPackage>, PackageSearch)>, ReadError> {
     let Some(servicing) = root.subpath(SERVICING_KEY)? else { return Ok(None) };
     let Some(packages) = servicing.subkey("Packages")? else { return Ok(None) };
     let packages_total = packages.subkey_count().unwrap_or(0);
     let walk_reason = match mode {
-        PackageSearchMode::FullWalk => "every package read (--packages full)".to_string(),
-        PackageSearchMode::RecordsFirst => match from_records(&servicing, &packages)? {
+        PackageSearchMode::FullWalk => None,
+        PackageSearchMode::Records => match from_records(&servicing, &packages)? {
             Ok((found, found_by, names)) => {
                 let detail = format!(
-                    "{names} package(s) named by {}, each confirmed by its CurrentState; the other {} packages were not read (--packages full reads them all)",
+                    "{names} package(s) named by {}, each confirmed by its CurrentState; the other {} packages were not read (--packages records; the default reads them all)",
                     found_by.label(),
                     packages_total.saturating_sub(names)
                 );
                 return Ok(Some((found, PackageSearch { found_by, detail, packages_read: names, packages_total })));
             }
-            Err(reason) => reason,
+            Err(reason) => Some(reason),
         },
     };
-    let (found, read) = pending_packages(&packages, release)?;
-    let search = PackageSearch {
-        found_by: FoundBy::FullWalk,
-        detail: format!("{read} packages read: {walk_reason}"),
-        packages_read: read,
-        packages_total,
+    let (found, read) = pending_packages(&packages, pages)?;
+    let detail = match walk_reason {
+        Some(reason) => format!("{read} packages read: {reason}"),
+        None => format!(
+            "{read} packages read (every package: CBS's records are not a complete list); {}",
+            records_compared(&servicing, &found)?
+        ),
     };
+    let search = PackageSearch { found_by: FoundBy::FullWalk, detail, packages_read: read, packages_total };
     Ok(Some((found, search)))
 }
 
-/// The packages the records name, when the records agree with the store; else why not.
-#[allow(clippy::type_complexity)]
-fn from_records(
-    servicing: &Key<'_>,
-    packages: &Key<'_>,
-) -> Result<Result<(Vec<PendingPackage>, FoundBy, usize), String>, ReadError> {
+/// The package identities `PackagesPending` and `RebootPending` name (subkey and value
+/// names), each with the record(s) naming it, in the order first met.
+fn record_names(servicing: &Key<'_>) -> Result<Vec<(String, FoundBy)>, ReadError> {
     let mut named: Vec<(String, FoundBy)> = Vec::new();
     for (record, source) in RECORDS {
         let Some(key) = servicing.subkey(record)? else { continue };
@@ -219,6 +215,50 @@ fn from_records(
             }
         }
     }
+    Ok(named)
+}
+
+/// What CBS's records said next to what the walk found, in words.
+fn records_compared(servicing: &Key<'_>, found: &[PendingPackage]) -> Result<String, ReadError> {
+    let named = record_names(servicing)?;
+    if named.is_empty() {
+        return Ok("no CBS record (PackagesPending, RebootPending) names a package".into());
+    }
+    // Sorted keys, so that a hostile record of a million names costs a sort, not a product.
+    let mut named_keys: Vec<Vec<u16>> = named.iter().map(|(name, _)| name_order_key(name)).collect();
+    named_keys.sort_unstable();
+    let mut found_keys: Vec<Vec<u16>> = found.iter().map(|package| name_order_key(&package.package)).collect();
+    found_keys.sort_unstable();
+    let by = named.iter().map(|(_, by)| *by).reduce(FoundBy::and).unwrap_or(FoundBy::PackagesPending);
+    let mut text = format!(
+        "{} named {} of the {} pending package(s)",
+        by.label(),
+        found_keys.iter().filter(|key| named_keys.binary_search(key).is_ok()).count(),
+        found.len()
+    );
+    let stale: Vec<&str> = named
+        .iter()
+        .filter(|(name, _)| found_keys.binary_search(&name_order_key(name)).is_err())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !stale.is_empty() {
+        const SHOWN: usize = 5;
+        let mut list = stale.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+        if stale.len() > SHOWN {
+            list.push_str(&format!(" and {} more", stale.len() - SHOWN));
+        }
+        text.push_str(&format!("; named but not waiting for the reboot (or not under Packages): {list}"));
+    }
+    Ok(text)
+}
+
+/// The packages the records name, when the records agree with the store; else why not.
+#[allow(clippy::type_complexity)]
+fn from_records(
+    servicing: &Key<'_>,
+    packages: &Key<'_>,
+) -> Result<Result<(Vec<PendingPackage>, FoundBy, usize), String>, ReadError> {
+    let named = record_names(servicing)?;
     if named.is_empty() {
         return Ok(Err("no CBS record (PackagesPending, RebootPending) names a package".into()));
     }

@@ -51,12 +51,17 @@ impl<'a> MachineHives<'a> {
 /// per-patch view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PackageScan {
-    /// Only when a servicing indicator fired, to say which update waits for the reboot.
+    /// Only when a servicing indicator fired, to say which update waits for the reboot:
+    /// every package's state read (the exact list).
     #[default]
     WhenServicingPending,
+    /// On every machine, every package read.
     Always,
-    /// On every machine, and every package read whatever CBS's records say (exhaustive).
+    /// The same as [`PackageScan::Always`] (the name earlier versions used for it).
     Full,
+    /// Only when a servicing indicator fired, and only the packages CBS's records name when
+    /// they agree with the store: fast, not exhaustive (see [`PackageSearchMode::Records`]).
+    Records,
     Never,
 }
 
@@ -910,15 +915,16 @@ pub fn evaluate(hives: &MachineHives<'_>, options: &RuleOptions) -> Evidence {
     if let Some(scope) = scopes.iter().find(|s| s.kind == HiveKind::Software) {
         let servicing_fired = evidence.findings.iter().any(|f| f.strength.decides() && f.rule.is_servicing());
         let mode = match options.package_scan {
-            PackageScan::Always => Some(PackageSearchMode::RecordsFirst),
-            PackageScan::Full => Some(PackageSearchMode::FullWalk),
+            PackageScan::Always | PackageScan::Full => Some(PackageSearchMode::FullWalk),
             PackageScan::Never => None,
-            PackageScan::WhenServicingPending => servicing_fired.then_some(PackageSearchMode::RecordsFirst),
+            PackageScan::WhenServicingPending => servicing_fired.then_some(PackageSearchMode::FullWalk),
+            PackageScan::Records => servicing_fired.then_some(PackageSearchMode::Records),
         };
         if let Some(mode) = mode {
-            // A full walk touches ~40 MB of a real SOFTWARE: let go of the pages as it goes.
-            let mut release = || scope.file.release_mapped_pages();
-            match cbs::find_pending_packages(&scope.root, mode, &mut release) {
+            // A full walk touches ~40 MB of a real SOFTWARE: read each batch ahead, let go of
+            // its pages once walked.
+            let mut pages = |hint| scope.file.page_hint(hint);
+            match cbs::find_pending_packages(&scope.root, mode, &mut pages) {
                 Ok(Some((packages, search))) => {
                     evidence.pending_packages = packages;
                     evidence.package_search = Some(search);

@@ -51,10 +51,12 @@ fn scan_options(keywords: Option<&Bound<'_, PyDict>>, takes_jobs: bool) -> PyRes
     let package_scan = match packages.as_str() {
         "auto" => PackageScan::WhenServicingPending,
         "always" => PackageScan::Always,
+        "full" => PackageScan::Full,
+        "records" => PackageScan::Records,
         "never" => PackageScan::Never,
         other => {
             return Err(RebootscanError::new_err(format!(
-                "packages={other:?}: expected \"auto\", \"always\" or \"never\""
+                "packages={other:?}: expected \"auto\", \"always\", \"full\", \"records\" or \"never\""
             )))
         }
     };

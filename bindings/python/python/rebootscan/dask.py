@@ -111,7 +111,7 @@ def main(argv=None):
     parser.add_argument("--skip-rule", action="append", default=[], dest="skip_rules", metavar="ID")
     parser.add_argument("--no-logs", action="store_true")
     parser.add_argument("--hash", action="store_true")
-    parser.add_argument("--packages", choices=["auto", "always", "never"], default="auto")
+    parser.add_argument("--packages", choices=["auto", "always", "full", "records", "never"], default="auto")
     parser.add_argument("--as-of", dest="as_of", metavar="DATE")
     args = parser.parse_args(argv)
     if args.batch < 1:
