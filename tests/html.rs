@@ -154,21 +154,27 @@ fn every_pending_package_carries_its_kb_in_json_text_csv_and_html() {
     let output = rebootscan(&["scan", arg(&machine), "--format", "json", "--html", arg(&html)]);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let packages = json["machines"][0]["pending_updates"]["packages"].as_array().unwrap();
-    assert!(!packages.is_empty());
+    // Every pending package of the store (the default list is exact), in store order.
+    let standalone = "Package_for_KB5039338~31bf3856ad364e35~amd64~~22621.3731.1.0";
     let rollup = "Package_for_RollupFix~31bf3856ad364e35~amd64~~22621.3737.1.9";
-    assert_eq!(packages[0]["package"], rollup);
-    assert_eq!(packages[0]["kb"], "KB5039212", "the RollupFix build names its KB");
+    let names: Vec<&str> = packages.iter().map(|p| p["package"].as_str().unwrap()).collect();
+    assert_eq!(names, [standalone, rollup]);
+    assert_eq!(packages[0]["kb"], "KB5039338");
+    assert_eq!(packages[1]["kb"], "KB5039212", "the RollupFix build names its KB");
+    let first = format!("KB5039338 ({standalone})");
     let label = format!("KB5039212 ({rollup})");
 
     let text = String::from_utf8(rebootscan(&["scan", arg(&machine)]).stdout).unwrap();
+    assert!(text.contains(&format!("  {first}  [Install Pending]")), "{text}");
     assert!(text.contains(&format!("  {label}  [Install Pending]")), "{text}");
     let csv = rebootscan(&["scan", arg(&machine), "--format", "csv"]).stdout;
     let mut reader = csv::Reader::from_reader(&csv[..]);
     let header = reader.headers().unwrap().clone();
     let column = header.iter().position(|h| h == "pending_packages").unwrap();
     let row = reader.records().next().unwrap().unwrap();
-    assert_eq!(&row[column], label);
+    assert_eq!(&row[column], format!("{first}; {label}"));
     let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains(&format!("[\"{first}\",\"Install Pending\"")), "HTML");
     assert!(page.contains(&format!("[\"{label}\",\"Install Pending\"")), "HTML");
 }
 
