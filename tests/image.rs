@@ -468,7 +468,11 @@ fn container_formats_name_the_conversion_command() {
     let cases: [(&str, &[u8], &str); 4] = [
         // VHDX is read in place (tests/containers.rs): a damaged one says so.
         ("disk.vhdx", b"vhdxfile\0\0\0\0", "damaged or truncated VHDX"),
-        ("disk.qcow2", b"QFI\xfb\0\0\0\x03", "QCOW/QCOW2 (QEMU) image, not a raw disk image: convert it to a raw image with `qemu-img convert -O raw"),
+        (
+            "disk.qcow2",
+            b"QFI\xfb\0\0\0\x03",
+            "QCOW/QCOW2 (QEMU) image, not a raw disk image: convert it to a raw image with `qemu-img convert -O raw",
+        ),
         // E01 is read in place (tests/containers.rs); a damaged one names the segment check.
         ("disk.E01", b"EVF\x09\x0d\x0a\xff\x00\x01\x01\0", "damaged or incomplete EWF image"),
         ("disk.vmdk", b"# Disk DescriptorFile\nversion=1\n", "VMDK (VMware) image"),
