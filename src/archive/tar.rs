@@ -15,7 +15,7 @@ use flate2::read::MultiGzDecoder;
 
 use crate::archive::{ArchiveError, Index, Location, MemberReader, MAX_ENTRIES};
 use crate::source::host::HostFile;
-use crate::source::{BlockSource, EntryKind, FileProblem};
+use crate::source::{BlockSource, EntryKind, FileProblem, Slice, SliceOf};
 
 /// A long name or a PAX header is a few hundred bytes; more is not a name.
 const MAX_NAME_RECORD: u64 = 64 << 10;
@@ -179,42 +179,10 @@ pub(crate) fn open(path: &Path, gzip: bool) -> Result<(Index, TarMembers), Archi
     Ok((index, TarMembers { path: path.to_path_buf(), file }))
 }
 
-/// One member of a plain tar: a window of the file.
-struct Window<'a> {
-    file: &'a mut HostFile,
-    start: u64,
-    len: u64,
-}
-
-impl BlockSource for Window<'_> {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() || offset >= self.len {
-            return Ok(0);
-        }
-        let wanted = buf.len().min(usize::try_from(self.len - offset).unwrap_or(usize::MAX));
-        let read = self.file.read_at(self.start.saturating_add(offset), &mut buf[..wanted])?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "the tar archive ends at byte {} inside a member that goes on to byte {}: the archive is truncated",
-                    self.file.len(),
-                    self.start.saturating_add(self.len)
-                ),
-            ));
-        }
-        Ok(read)
-    }
-}
-
 impl MemberReader for TarMembers {
     fn member_source(&mut self, location: Location, size: u64) -> Option<Box<dyn BlockSource + '_>> {
         match (location, self.file.as_mut()) {
-            (Location::Tar(start), Some(file)) => Some(Box::new(Window { file, start, len: size })),
+            (Location::Tar(start), Some(file)) => Some(Box::new(Slice::new(file, start, size, SliceOf::MemberInTar))),
             _ => None,
         }
     }

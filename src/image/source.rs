@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::image::container::{self, Container};
 use crate::source::BlockSource;
+pub use crate::source::{Slice, SliceOf};
 
 /// Where an image's bytes live: one file, or the segments of a split raw image in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,47 +185,6 @@ fn resolve_seek(current: u64, len: u64, target: SeekFrom) -> io::Result<u64> {
     new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start or past 2^64"))
 }
 
-/// A window `[start, start + len)` of an image: one partition, seen as a volume of its own.
-/// Reading a byte the partition table promises but the image does not hold is an error that
-/// says so, instead of the silent short read a file gives.
-pub struct Slice {
-    inner: Box<dyn BlockSource>,
-    start: u64,
-    len: u64,
-}
-
-impl Slice {
-    pub fn new(inner: Box<dyn BlockSource>, start: u64, len: u64) -> Slice {
-        Slice { inner, start, len }
-    }
-}
-
-impl BlockSource for Slice {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() || offset >= self.len {
-            return Ok(0);
-        }
-        let wanted = buf.len().min(usize::try_from(self.len - offset).unwrap_or(usize::MAX));
-        let absolute = self.start.saturating_add(offset);
-        let read = self.inner.read_at(absolute, &mut buf[..wanted])?;
-        if read == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "the image ends at byte {} but the volume goes on to byte {}: the image is truncated",
-                    self.inner.len(),
-                    self.start.saturating_add(self.len)
-                ),
-            ));
-        }
-        Ok(read)
-    }
-}
-
 /// A read cache of one aligned block that, unlike `BufReader`, survives seeks: the `ntfs`
 /// crate seeks before nearly every read of a 1 KiB file record or 4 KiB index record, which
 /// would make `BufReader` discard and refill its buffer each time. Reads of a block or more
@@ -376,7 +336,7 @@ mod tests {
         let path = dir.path().join("short.raw");
         std::fs::write(&path, [7u8; 100]).unwrap();
         let image = ImageFile::open(&ImageSpec::for_path(&path)).unwrap();
-        let mut slice = Slice::new(Box::new(image), 90, 50);
+        let mut slice = Slice::new(Box::new(image), 90, 50, SliceOf::VolumeInImage);
         let mut buf = [0u8; 20];
         assert_eq!(slice.read_at(0, &mut buf).unwrap(), 10);
         assert_eq!(slice.read_at(50, &mut buf).unwrap(), 0, "the end of the volume");

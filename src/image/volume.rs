@@ -15,12 +15,12 @@ use ntfs::indexes::NtfsFileNameIndex;
 use ntfs::structured_values::{NtfsFileAttributeFlags, NtfsFileNamespace};
 use ntfs::{Ntfs, NtfsAttributeFlags, NtfsFile};
 
-use crate::image::source::{BlockCache, Budget, Slice};
+use crate::image::source::{BlockCache, Budget, Slice, SliceOf};
 use crate::load::guard;
 pub use crate::source::FileProblem;
 use crate::source::{BlockReader, BlockSource, DirEntry, EntryKind, FileTree, Metadata};
 
-type Reader = Budget<BlockCache<BlockReader<Slice>>>;
+type Reader = Budget<BlockCache<BlockReader<Slice<Box<dyn BlockSource>>>>>;
 
 /// Budget for finding a file: a few index records per directory level, with a wide margin
 /// for directories of tens of thousands of files (System32, WinSxS).
@@ -128,7 +128,8 @@ impl NtfsVolume {
         let sectors = boot.get(40..48).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
         let boot_size = sectors.checked_mul(sector_size).unwrap_or(0);
         let len = if start.saturating_add(len) >= image.len() { len.max(boot_size) } else { len };
-        let mut fs = Budget::new(BlockCache::new(BlockReader::new(Slice::new(image, start, len))));
+        let mut fs =
+            Budget::new(BlockCache::new(BlockReader::new(Slice::new(image, start, len, SliceOf::VolumeInImage))));
         fs.set(LOOKUP_BUDGET);
         let opened = guard::contain(|| -> Result<Ntfs, ntfs::NtfsError> {
             let mut ntfs = Ntfs::new(&mut fs)?;

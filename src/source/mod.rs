@@ -118,6 +118,76 @@ impl<S: BlockSource + ?Sized> BlockSource for Box<S> {
     }
 }
 
+impl<S: BlockSource + ?Sized> BlockSource for &mut S {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+/// What a [`Slice`] is a window of, for the message when the source ends inside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SliceOf {
+    /// One partition of a disk image, seen as a volume of its own.
+    VolumeInImage,
+    /// One member of a plain tar archive, served straight from the file.
+    MemberInTar,
+}
+
+/// A window `[start, start + len)` of a block source: a partition of an image, a member of a
+/// tar archive. Reading a byte the partition table or the tar header promises but the source
+/// does not hold is an error that says so, instead of the silent short read a file gives.
+pub struct Slice<S> {
+    inner: S,
+    start: u64,
+    len: u64,
+    of: SliceOf,
+}
+
+impl<S: BlockSource> Slice<S> {
+    pub fn new(inner: S, start: u64, len: u64, of: SliceOf) -> Slice<S> {
+        Slice { inner, start, len, of }
+    }
+
+    fn truncated(&self) -> io::Error {
+        let (source_end, window_end) = (self.inner.len(), self.start.saturating_add(self.len));
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            match self.of {
+                SliceOf::VolumeInImage => format!(
+                    "the image ends at byte {source_end} but the volume goes on to byte {window_end}: the image is \
+                     truncated"
+                ),
+                SliceOf::MemberInTar => format!(
+                    "the tar archive ends at byte {source_end} inside a member that goes on to byte {window_end}: the \
+                     archive is truncated"
+                ),
+            },
+        )
+    }
+}
+
+impl<S: BlockSource> BlockSource for Slice<S> {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() || offset >= self.len {
+            return Ok(0);
+        }
+        let wanted = buf.len().min(usize::try_from(self.len - offset).unwrap_or(usize::MAX));
+        let read = self.inner.read_at(self.start.saturating_add(offset), &mut buf[..wanted])?;
+        if read == 0 {
+            return Err(self.truncated());
+        }
+        Ok(read)
+    }
+}
+
 /// `Read + Seek` over a block source, for crates that want a reader (the `ntfs` crate).
 pub struct BlockReader<S> {
     inner: S,
