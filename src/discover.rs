@@ -180,7 +180,7 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
                 snapshot: None,
                 image: None,
             }),
-            Ok(meta) if meta.is_dir() => discover_tree(path, &mut discovery),
+            Ok(meta) if meta.is_dir() => contained(path, &mut discovery, |found| discover_tree(path, found)),
             Ok(meta) => discovery.skipped.push(Skipped {
                 path: path.display().to_string(),
                 reason: not_regular_reason(non_regular_kind(&meta.file_type()).unwrap_or("a special file")),
@@ -325,7 +325,38 @@ fn is_image_file(path: &Path) -> bool {
 /// labelled `IMAGE [partition N]`. Volumes that cannot be read are skipped; volumes without
 /// Windows are ignored with a note. An image without any Windows volume is skipped when it
 /// was given directly, and ignored when it was found in a tree.
+/// Runs the discovery of one container (image or archive: parsers of hostile structures) so
+/// that a panic in it — a bug in rebootscan or a crate it uses — costs only that container:
+/// nothing it found is kept (it may be half-done), the path is listed as skipped with the
+/// failure, and the other paths are still searched. Uses the same containment as a machine's
+/// scan (no reliance on the process-wide hook).
+fn contained(path: &Path, discovery: &mut Discovery, discover: impl FnOnce(&mut Discovery)) {
+    let mut found = Discovery::default();
+    match crate::load::guard::contain_reporting_location(|| discover(&mut found)) {
+        Ok(()) => {
+            discovery.machines.append(&mut found.machines);
+            discovery.skipped.append(&mut found.skipped);
+            discovery.ignored.append(&mut found.ignored);
+        }
+        Err(panic) => {
+            let at = panic.location.map(|l| format!(" at {l}")).unwrap_or_default();
+            discovery.skipped.push(Skipped {
+                path: path.display().to_string(),
+                reason: format!(
+                    "internal failure while looking for machines in it ({}{at}): a bug in rebootscan, not a property \
+                     of the evidence; please report it with the file",
+                    panic.message
+                ),
+            });
+        }
+    }
+}
+
 fn discover_image(path: &Path, label: &str, direct: bool, discovery: &mut Discovery) {
+    contained(path, discovery, |found| discover_image_uncontained(path, label, direct, found));
+}
+
+fn discover_image_uncontained(path: &Path, label: &str, direct: bool, discovery: &mut Discovery) {
     let probe = match crate::image::probe(&ImageSpec::for_path(path)) {
         Ok(probe) => probe,
         Err(error) => {
@@ -451,6 +482,16 @@ fn held_evidence(path: &Path, size: u64) -> Held {
 /// labelled `ARCHIVE [folder]` (`ARCHIVE [/]` for hives at its root). Disk images inside it
 /// and members that are not read are listed with the reason.
 fn discover_archive(path: &Path, label: &str, format: ArchiveFormat, direct: bool, discovery: &mut Discovery) {
+    contained(path, discovery, |found| discover_archive_uncontained(path, label, format, direct, found));
+}
+
+fn discover_archive_uncontained(
+    path: &Path,
+    label: &str,
+    format: ArchiveFormat,
+    direct: bool,
+    discovery: &mut Discovery,
+) {
     let tree = match ArchiveTree::open(path, format) {
         Ok(tree) => tree,
         Err(error) => {
@@ -586,5 +627,27 @@ mod tests {
         for no in ["CC", "host", "", "C-"] {
             assert!(!is_drive_folder(std::ffi::OsStr::new(no)), "{no}");
         }
+    }
+
+    #[test]
+    fn a_panic_while_discovering_a_container_costs_only_that_container() {
+        let machine = |label: &str| MachineSpec { label: label.into(), hives: Vec::new(), snapshot: None, image: None };
+        let mut discovery = Discovery::default();
+        discovery.machines.push(machine("before"));
+        contained(Path::new("/evidence/broken.E01"), &mut discovery, |found| {
+            found.machines.push(machine("half-done"));
+            panic!("index out of bounds");
+        });
+        contained(Path::new("/evidence/good.zip"), &mut discovery, |found| found.machines.push(machine("after")));
+        let labels: Vec<&str> = discovery.machines.iter().map(|m| m.label.as_str()).collect();
+        assert_eq!(labels, ["before", "after"], "nothing half-done is kept, the next container is searched");
+        assert_eq!(discovery.skipped.len(), 1);
+        assert_eq!(discovery.skipped[0].path, "/evidence/broken.E01");
+        assert!(
+            discovery.skipped[0].reason.contains("internal failure")
+                && discovery.skipped[0].reason.contains("index out of bounds"),
+            "{}",
+            discovery.skipped[0].reason
+        );
     }
 }
