@@ -122,12 +122,7 @@ fn machine_data(report: &MachineReport) -> Value {
             ])
         })
         .collect();
-    let volatile: Vec<&str> = report
-        .not_evaluated
-        .iter()
-        .filter(|n| n.reason == NotEvaluatedReason::Volatile)
-        .map(|n| n.rule.as_str())
-        .collect();
+    let volatile = report.volatile_rules();
     let not_evaluated: Vec<Value> = report
         .not_evaluated
         .iter()

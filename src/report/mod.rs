@@ -206,6 +206,16 @@ impl MachineReport {
     }
 
     /// The finding that weighs most (strongest, then catalogue order).
+    /// The rules not evaluated because they live in volatile keys, which no hive saved from
+    /// disk holds: the reports put them on one line.
+    pub fn volatile_rules(&self) -> Vec<&'static str> {
+        self.not_evaluated
+            .iter()
+            .filter(|n| n.reason == crate::rules::NotEvaluatedReason::Volatile)
+            .map(|n| n.rule.as_str())
+            .collect()
+    }
+
     pub fn strongest_finding(&self) -> Option<&Finding> {
         self.findings.iter().rev().max_by_key(|f| f.strength)
     }

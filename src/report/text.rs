@@ -250,12 +250,7 @@ pub fn render_styled(report: &MachineReport, style: Style) -> String {
     if !report.not_evaluated.is_empty() {
         let _ = writeln!(out, "not evaluated:");
         // The volatile rules cannot be seen in any hive saved from disk: one line for all.
-        let volatile: Vec<&str> = report
-            .not_evaluated
-            .iter()
-            .filter(|n| n.reason == NotEvaluatedReason::Volatile)
-            .map(|n| n.rule.as_str())
-            .collect();
+        let volatile = report.volatile_rules();
         if !volatile.is_empty() {
             let _ = writeln!(out, "  not observable in a hive saved from disk (volatile): {}", volatile.join(", "));
         }
