@@ -14,6 +14,7 @@ use walkdir::WalkDir;
 use crate::archive::{self, ArchiveFormat, ArchiveTree};
 use crate::image::machine::{has_image_extension, looks_like_image, read_head, volume_name};
 use crate::image::source::is_later_segment;
+use crate::image::vmdk;
 use crate::image::{ImageSpec, ImageVolume};
 use crate::input::{non_regular_kind, not_regular_reason};
 use crate::load::kind::HiveKind;
@@ -166,6 +167,22 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
                     format!("cannot be read: {error} (check that you may read it)")
                 },
             }),
+            Ok(meta) if meta.is_file() && vmdk::set_role(path) != vmdk::SetRole::Disk => {
+                let entry = |reason| Skipped { path: path.display().to_string(), reason };
+                match vmdk::set_role(path) {
+                    vmdk::SetRole::ExtentOf(descriptor) if paths.contains(&descriptor) => discovery
+                        .ignored
+                        .push(entry(format!("an extent of the VMDK disk {}, read with it", descriptor.display()))),
+                    vmdk::SetRole::ExtentOf(descriptor) => discovery.skipped.push(entry(format!(
+                        "an extent of the VMDK disk {}: scan that descriptor, which reads every extent",
+                        descriptor.display()
+                    ))),
+                    vmdk::SetRole::Orphan(descriptor) => {
+                        discovery.skipped.push(entry(vmdk::orphan_reason(&descriptor)))
+                    }
+                    vmdk::SetRole::Disk => {}
+                }
+            }
             Ok(meta) if meta.is_file() && is_image_file(path) => {
                 discover_image(path, &path.display().to_string(), true, &mut discovery)
             }
@@ -441,6 +458,12 @@ fn archive_format(path: &Path) -> Option<ArchiveFormat> {
 fn held_evidence(path: &Path, size: u64) -> Held {
     if is_later_segment(path) || crate::image::ewf::is_later_segment(path) {
         return Held::Nothing;
+    }
+    match vmdk::set_role(path) {
+        // Read through its descriptor, and listed among that machine's inputs.
+        vmdk::SetRole::ExtentOf(_) => return Held::Nothing,
+        vmdk::SetRole::Orphan(descriptor) => return Held::NotRead(vmdk::orphan_reason(&descriptor)),
+        vmdk::SetRole::Disk => {}
     }
     let extension = extension_of(path);
     let named_archive = matches!(extension.as_str(), "zip" | "tar") || is_tar_gzip_name(path);

@@ -1,6 +1,6 @@
-//! Image containers that are not raw, recognised by their magic: EWF is read in place
-//! ([`crate::image::ewf`]); the others are refused with the command that converts them
-//! instead of getting "no partition table".
+//! Image containers that are not raw, recognised by their magic: EWF, VHDX and VMDK are read
+//! in place ([`crate::image::ewf`], [`crate::image::vhdx`], [`crate::image::vmdk`]); the others
+//! are refused with the command that converts them instead of getting "no partition table".
 //!
 //! Formats without a reader here are refused with the command that converts them; the
 //! conversion tools are mature and verify what they convert.

@@ -7,7 +7,7 @@
 //! hive and log bytes go through [`crate::load::HiveFile::from_shared`] and the normal
 //! rules, verdict and report; [`machine`] then adds the PE file versions ([`pe_version`]) of
 //! the staged and current files of every pending rename. Containers (E01, VHD(X), VMDK,
-//! QCOW2, VDI) are recognised ([`container`]); E01 and VHDX are read in place ([`ewf`], [`vhdx`]), the others are
+//! QCOW2, VDI) are recognised ([`container`]); E01, VHDX and VMDK are read in place ([`ewf`], [`vhdx`], [`vmdk`]), the others are
 //! refused with the command that converts them.
 
 pub mod container;
@@ -17,6 +17,7 @@ pub mod partition;
 pub mod pe_version;
 pub mod source;
 pub mod vhdx;
+pub mod vmdk;
 pub mod volume;
 
 pub use machine::{open_volume, probe, ImageError, ImageProbe, ImageVolume, OpenedVolume};

@@ -27,8 +27,12 @@ impl ImageSpec {
     pub fn for_path(path: &Path) -> ImageSpec {
         let is_ewf =
             path.extension().and_then(|e| e.to_str()).is_some_and(crate::image::ewf::is_first_segment_extension);
+        let is_vmdk = path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("vmdk"));
         let segments = if is_ewf {
             crate::image::ewf::segments(path)
+        } else if is_vmdk {
+            // A descriptor and the extent files it names, so that every file read is an input.
+            std::iter::once(path.to_path_buf()).chain(crate::image::vmdk::extent_files(path)).collect()
         } else {
             split_segments(path).unwrap_or_else(|| vec![path.to_path_buf()])
         };
@@ -163,6 +167,10 @@ pub fn open_image(spec: &ImageSpec) -> Result<Box<dyn BlockSource>, OpenImageErr
         Some(Container::Vhdx) => {
             drop(image);
             Ok(Box::new(crate::image::vhdx::VhdxImage::open(&spec.path).map_err(OpenImageError::Io)?))
+        }
+        Some(Container::Vmdk) => {
+            drop(image);
+            Ok(Box::new(crate::image::vmdk::VmdkImage::open(&spec.path).map_err(OpenImageError::Io)?))
         }
         Some(container) => Err(OpenImageError::Container(container)),
     }
