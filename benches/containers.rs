@@ -9,7 +9,9 @@
 //!   cold, `read_bytes` (what the kernel fetched from the disk).
 //!
 //! Prints a Markdown section for benches/RESULTS.md (between its `containers` markers, inside the
-//! analysis block that the scale benchmark keeps). VHDX and VMDK are not read in place yet.
+//! analysis block that the scale benchmark keeps). VMDK rows: the same volume as a
+//! monolithicSparse and a streamOptimized VMDK (`fixtures/containers/windows*.vmdk`, qemu-img,
+//! 64 KiB grains, the latter deflate-compressed).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -92,9 +94,18 @@ fn main() {
     let e01 = dir.path().join("windows.E01");
     gunzip_to(&root.join("fixtures/images/windows.ntfs.gz"), &raw);
     gunzip_to(&root.join("fixtures/containers/windows.E01.gz"), &e01);
+    let vmdk = dir.path().join("windows.vmdk");
+    let stream = dir.path().join("windows-stream.vmdk");
+    gunzip_to(&root.join("fixtures/containers/windows.vmdk.gz"), &vmdk);
+    gunzip_to(&root.join("fixtures/containers/windows-stream.vmdk.gz"), &stream);
     let can_drop = drop_caches();
     let runs = 7;
-    let forms = [("raw volume", &raw), ("E01 (deflate, 32 KiB chunks)", &e01)];
+    let forms = [
+        ("raw volume", &raw),
+        ("E01 (deflate, 32 KiB chunks)", &e01),
+        ("VMDK monolithicSparse (64 KiB grains)", &vmdk),
+        ("VMDK streamOptimized (deflate, 64 KiB grains)", &stream),
+    ];
     let figures: Vec<(&str, Figures)> =
         forms.iter().map(|(name, path)| (*name, measure(path, runs, can_drop))).collect();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
