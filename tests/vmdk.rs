@@ -362,3 +362,47 @@ fn cli_scans_each_vmdk_form_and_a_folder_of_descriptor_and_extents() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("child.vmdk") && err.contains("parent.vmdk (missing)"), "{err}");
 }
+
+/// twoGbMaxExtentFlat as VMware lays it out (`NAME-f001.vmdk`, `NAME-f002.vmdk`, …), built here
+/// from the dirty volume cut at a sector that is not a grain boundary, with a ZERO extent
+/// after it: reads that cross extents give the raw volume's bytes and verdicts, and in a tree
+/// the extents are not machines of their own.
+#[test]
+fn reads_cross_flat_and_zero_extents() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = fixture("images", "dirty.ntfs");
+    let cut = 3001 * 512;
+    write(dir.path(), "multi-f001.vmdk", &raw[..cut]);
+    // The second extent starts 2 sectors into its file (the descriptor's offset field).
+    let mut second = vec![0xeeu8; 1024];
+    second.extend_from_slice(&raw[cut..]);
+    write(dir.path(), "multi-f002.vmdk", &second);
+    let sectors = raw.len() / 512;
+    let descriptor = format!(
+        "# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType=\"twoGbMaxExtentFlat\"\n\n\
+         # Extent description\nRW 3001 FLAT \"multi-f001.vmdk\" 0\nRW {} FLAT \"multi-f002.vmdk\" 2\nRW 64 ZERO\n",
+        sectors - 3001
+    );
+    let path = write(dir.path(), "multi.vmdk", descriptor.as_bytes());
+    let mut image = VmdkImage::open(&path).unwrap();
+    assert_eq!(image.len(), raw.len() as u64 + 64 * 512);
+    let mut across = vec![0u8; 8192];
+    image.read_exact_at(cut as u64 - 4096, &mut across).unwrap();
+    assert_eq!(across, raw[cut - 4096..cut + 4096]);
+    let mut tail = vec![1u8; 1024];
+    image.read_exact_at(raw.len() as u64 - 512, &mut tail).unwrap();
+    assert_eq!(tail[..512], raw[raw.len() - 512..]);
+    assert!(tail[512..].iter().all(|&b| b == 0), "the ZERO extent reads as zeros");
+    let raw_path = write(dir.path(), "dirty.ntfs", &raw);
+    let (discovery, reports) = scan_one(&path);
+    assert!(discovery.skipped.is_empty(), "{discovery:#?}");
+    assert_eq!(outcome(&reports[0]), outcome(&scan_one(&raw_path).1[0]));
+    assert_eq!(reports[0].inputs.iter().filter(|i| i.role == "disk image").count(), 3);
+    let tree = discover(&[dir.path().to_path_buf()]);
+    assert_eq!(tree.machines.len(), 2, "{:#?}", tree.machines);
+    assert!(tree.skipped.is_empty() && tree.ignored.iter().all(|s| !s.path.contains("-f00")), "{tree:#?}");
+    // An extent shorter than the descriptor says is refused at open, naming it.
+    write(dir.path(), "multi-f002.vmdk", &second[..second.len() - 512]);
+    let error = VmdkImage::open(&path).err().unwrap().to_string();
+    assert!(error.contains("multi-f002.vmdk") && error.contains("truncated extent"), "{error}");
+}
