@@ -481,14 +481,22 @@ impl Descriptor {
     }
 }
 
+/// The first word of `text` (after leading white space) and the rest after it.
+fn next_word(text: &str) -> (&str, &str) {
+    let text = text.trim_start();
+    text.split_once(char::is_whitespace).unwrap_or((text, ""))
+}
+
 fn parse_extent(line: &str) -> Result<ExtentLine, String> {
     let bad = |why: &str| format!("extent line `{}`: {why}", line.escape_debug());
-    let mut words = line.splitn(3, char::is_whitespace);
-    let access = words.next().unwrap_or_default().to_string();
-    let rest = words.next().zip(words.next()).map(|(sectors, rest)| (sectors, rest.trim_start()));
-    let Some((sectors, rest)) = rest else { return Err(bad("too short")) };
+    let (access, rest) = next_word(line);
+    let access = access.to_string();
+    let (sectors, rest) = next_word(rest);
+    let (kind, rest) = next_word(rest);
+    if kind.is_empty() {
+        return Err(bad("too short"));
+    }
     let sectors: u64 = sectors.parse().map_err(|_| bad("the size is not a number of sectors"))?;
-    let (kind, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     let kind = kind.to_ascii_uppercase();
     let rest = rest.trim();
     if kind == "ZERO" && rest.is_empty() {
@@ -820,7 +828,7 @@ mod tests {
     #[test]
     fn descriptor_lines() {
         let text = "# Disk DescriptorFile\nversion=1\nCID=7e4ed9c6\nparentCID=ffffffff\ncreateType=\"twoGbMaxExtentSparse\"\n\n\
-                    # Extent description\nRW 8192 SPARSE \"disk s001.vmdk\"\nRDONLY 16 FLAT \"disk-flat.vmdk\" 34\nRW 8 ZERO\n\
+                    # Extent description\nRW 8192 SPARSE \"disk s001.vmdk\"\nRDONLY  16\tFLAT  \"disk-flat.vmdk\" 34\r\nRW 8 ZERO\n\
                     ddb.adapterType = \"ide\"\n";
         let descriptor = Descriptor::parse(text).unwrap();
         assert_eq!(descriptor.create_type.as_deref(), Some("twoGbMaxExtentSparse"));
