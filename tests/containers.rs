@@ -242,3 +242,93 @@ fn vhdx_mutations_never_pass_for_evidence() {
     }
     assert!(count > 100, "{count}");
 }
+
+/// The log entries of a VHDX whose sequence number is `sequence`, as (file offset of the entry).
+fn vhdx_log_entry(image: &[u8], sequence: u64) -> usize {
+    let header = [0x10000usize, 0x20000]
+        .into_iter()
+        .max_by_key(|&h| u64::from_le_bytes(image[h + 8..h + 16].try_into().unwrap()))
+        .unwrap();
+    let log_offset = u64::from_le_bytes(image[header + 72..header + 80].try_into().unwrap()) as usize;
+    let log_length = u32::from_le_bytes(image[header + 68..header + 72].try_into().unwrap()) as usize;
+    (log_offset..log_offset + log_length)
+        .step_by(4096)
+        .find(|&at| {
+            &image[at..at + 4] == b"loge" && u64::from_le_bytes(image[at + 16..at + 24].try_into().unwrap()) == sequence
+        })
+        .unwrap_or_else(|| panic!("no log entry with sequence {sequence}"))
+}
+
+/// A dirty VHDX (make-dirty-vhdx.py): the BAT entry of the block holding the hives exists only
+/// in its log, beside qemu's stale entries and one of another LogGuid that would zero the BAT.
+/// Replayed in memory it gives exactly the raw volume's report; the file is opened read-only
+/// and its bytes do not change; read without its log it gives something else; a damaged entry
+/// of the current log is a clear error, a damaged stale one is ignored.
+#[test]
+fn dirty_vhdx_log_is_replayed_in_memory_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = write(dir.path(), "windows.ntfs", &fixture("images", "windows.ntfs"));
+    let healthy = outcome(&scan_one(&raw).1[0]);
+    let image = fixture("containers", "dirty-log.vhdx");
+    let path = write(dir.path(), "dirty-log.vhdx", &image);
+    let (discovery, reports) = scan_one(&path);
+    assert!(discovery.skipped.is_empty(), "{discovery:#?}");
+    assert_eq!(reports.len(), 1, "{discovery:#?}");
+    assert_eq!(outcome(&reports[0]), healthy);
+    assert_eq!(std::fs::read(&path).unwrap(), image, "the scan changed the evidence");
+
+    // Opened for reading only: the handle's access mode, as the kernel sees it.
+    #[cfg(target_os = "linux")]
+    {
+        use rebootscan::source::BlockSource;
+        let mut opened = rebootscan::image::vhdx::VhdxImage::open(&path).unwrap();
+        let mut sector = [0u8; 512];
+        opened.read_exact_at(0, &mut sector).unwrap();
+        let target = std::fs::canonicalize(&path).unwrap();
+        let mut handles = 0;
+        for fd in std::fs::read_dir("/proc/self/fd").unwrap() {
+            let fd = fd.unwrap();
+            if std::fs::read_link(fd.path()).ok().as_deref() != Some(target.as_path()) {
+                continue;
+            }
+            let info =
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.file_name().to_string_lossy())).unwrap();
+            let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap().trim();
+            assert_eq!(u32::from_str_radix(flags, 8).unwrap() & 0o3, 0, "not O_RDONLY: {info}");
+            handles += 1;
+        }
+        assert_eq!(handles, 1);
+    }
+
+    // Without the log (the header's LogGuid cleared, its checksum made good) the disk differs.
+    let mut unlogged = image.clone();
+    for header in [0x10000usize, 0x20000] {
+        unlogged[header + 48..header + 64].fill(0);
+        unlogged[header + 4..header + 8].fill(0);
+        let sum = vhdx::header::crc32c(&unlogged[header..header + 4096]);
+        unlogged[header + 4..header + 8].copy_from_slice(&sum.to_le_bytes());
+    }
+    let unlogged_path = write(dir.path(), "unlogged.vhdx", &unlogged);
+    let (discovery, reports) = scan_one(&unlogged_path);
+    assert!(reports.iter().all(|r| outcome(r) != healthy), "the fixture does not need its log: {discovery:#?}");
+
+    // A damaged entry of the current log (sequence 8, its data sector): a clear error, no machine.
+    let mut damaged = image.clone();
+    damaged[vhdx_log_entry(&image, 8) + 4096 + 100] ^= 0x01;
+    let damaged_path = write(dir.path(), "damaged.vhdx", &damaged);
+    let (discovery, reports) = scan_one(&damaged_path);
+    assert!(reports.is_empty(), "{discovery:#?}");
+    assert!(
+        discovery.skipped.iter().any(|s| s.reason.contains("a dirty VHDX")
+            && s.reason.contains("is damaged (its CRC-32C does not match)")
+            && s.reason.contains("qemu-img check -r all")),
+        "{discovery:#?}"
+    );
+    // A damaged stale entry (another LogGuid, sequence 100) changes nothing.
+    let mut stale = image.clone();
+    stale[vhdx_log_entry(&image, 100) + 300] ^= 0x01;
+    let stale_path = write(dir.path(), "stale.vhdx", &stale);
+    let (discovery, reports) = scan_one(&stale_path);
+    assert_eq!(reports.len(), 1, "{discovery:#?}");
+    assert_eq!(outcome(&reports[0]), healthy);
+}
