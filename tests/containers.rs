@@ -332,3 +332,63 @@ fn dirty_vhdx_log_is_replayed_in_memory_only() {
     assert_eq!(reports.len(), 1, "{discovery:#?}");
     assert_eq!(outcome(&reports[0]), healthy);
 }
+
+/// A differencing VHDX whose parent is absent (qemu-img cannot make one: its VHDX driver has
+/// no backing files), made here from windows.vhdx by MS-VHDX §2.6.2: HasParent set in File
+/// Parameters and a Parent Locator item added. From the CLI: exit 3, the parent named.
+#[test]
+fn differencing_vhdx_error_names_its_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut image = fixture("containers", "windows.vhdx");
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let regions = 0x30000;
+    let metadata = (0..u32_at(&image, regions + 8) as usize)
+        .map(|n| regions + 16 + 32 * n)
+        .find(|&e| image[e..e + 16] == vhdx::region::METADATA_GUID)
+        .map(|e| u64::from_le_bytes(image[e + 16..e + 24].try_into().unwrap()) as usize)
+        .unwrap();
+    let count = u16::from_le_bytes(image[metadata + 10..metadata + 12].try_into().unwrap()) as usize;
+    let mut end = 0;
+    for n in 0..count {
+        let e = metadata + 32 + 32 * n;
+        let (offset, len) = (u32_at(&image, e + 16) as usize, u32_at(&image, e + 20) as usize);
+        end = end.max(offset + len);
+        if image[e..e + 16] == vhdx::metadata::GUID_FILE_PARAMETERS {
+            image[metadata + offset + 4] |= 2; // HasParent
+        }
+    }
+    let utf16 = |s: &str| s.encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<u8>>();
+    let pairs = [("parent_linkage", "{0badc0de-0000-4000-8000-000000000012}"), ("relative_path", ".\\parent.vhdx")];
+    let mut item = vec![0u8; 20 + 12 * pairs.len()];
+    item[18..20].copy_from_slice(&(pairs.len() as u16).to_le_bytes());
+    for (n, (key, value)) in pairs.iter().enumerate() {
+        let (key, value) = (utf16(key), utf16(value));
+        let at = 20 + 12 * n;
+        let key_at = item.len() as u32;
+        item[at..at + 4].copy_from_slice(&key_at.to_le_bytes());
+        item[at + 8..at + 10].copy_from_slice(&(key.len() as u16).to_le_bytes());
+        item.extend_from_slice(&key);
+        let value_at = item.len() as u32;
+        item[at + 4..at + 8].copy_from_slice(&value_at.to_le_bytes());
+        item[at + 10..at + 12].copy_from_slice(&(value.len() as u16).to_le_bytes());
+        item.extend_from_slice(&value);
+    }
+    image[metadata + end..metadata + end + item.len()].copy_from_slice(&item);
+    let e = metadata + 32 + 32 * count;
+    image[e..e + 16].copy_from_slice(&vhdx::metadata::GUID_PARENT_LOCATOR);
+    image[e + 16..e + 20].copy_from_slice(&(end as u32).to_le_bytes());
+    image[e + 20..e + 24].copy_from_slice(&(item.len() as u32).to_le_bytes());
+    image[e + 24..e + 28].copy_from_slice(&6u32.to_le_bytes()); // IsVirtualDisk, IsRequired
+    image[metadata + 10..metadata + 12].copy_from_slice(&((count + 1) as u16).to_le_bytes());
+    write(dir.path(), "child.vhdx", &image);
+    // Beside a readable disk: that machine is scanned, the child skipped (exit 3). Alone, the
+    // child leaves nothing to scan (exit 1), with the same message.
+    write(dir.path(), "other.vhdx", &fixture("containers", "windows.vhdx"));
+    let output =
+        std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan")).arg("scan").arg(dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("child.vhdx: a differencing VHDX"), "{stderr}");
+    assert!(stderr.contains(r#"its parent is relative_path ".\\parent.vhdx""#), "{stderr}");
+    assert!(stderr.contains("merge the chain first"), "{stderr}");
+}

@@ -48,10 +48,15 @@ impl VhdxImage {
         let reader = VhdxReader::from_backing(backing, None).map_err(|error| {
             let advice = match error {
                 VhdxError::DifferencingNotSupported => {
-                    "a differencing VHDX (.avhdx snapshot or child disk): its parent disk holds the rest of the data and is \
-                     not read here; merge the chain first (Hyper-V Merge-VHD, or `qemu-img convert -O raw CHILD.vhdx disk.raw` \
-                     with the parent in place) and scan the result"
-                        .to_string()
+                    let parent = parent_locator(&path_file(path)).map_or_else(
+                        || "its parent locator names no path".to_string(),
+                        |paths| format!("its parent is {paths}"),
+                    );
+                    format!(
+                        "a differencing VHDX (.avhdx snapshot or child disk) and {parent}: the parent holds the rest of \
+                         the data and is not read here; merge the chain first (Hyper-V Merge-VHD, or `qemu-img convert \
+                         -O raw CHILD.vhdx disk.raw` with the parent in place) and scan the result"
+                    )
                 }
                 other => format!("damaged or truncated VHDX ({other}); `qemu-img check` tells more"),
             };
@@ -60,6 +65,64 @@ impl VhdxImage {
         let len = reader.virtual_disk_size();
         Ok(VhdxImage { reader, display, len })
     }
+}
+
+/// The file again, read-only, for the parent locator (only on the error path).
+fn path_file(path: &Path) -> Option<std::fs::File> {
+    crate::input::open_regular(path).ok().map(|(file, _)| file)
+}
+
+/// The parent paths of a differencing VHDX from its Parent Locator metadata item (MS-VHDX
+/// §2.6.2.6), e.g. `relative_path ".\\parent.vhdx", absolute_win32_path "C:\\…"`. vhdx-core
+/// reads only whether the item exists, so this small bounded parse is here: the metadata
+/// region's first 64 KiB (the table) and one item of at most 64 KiB, keys and values
+/// UTF-16LE, each shown escaped.
+fn parent_locator(file: &Option<std::fs::File>) -> Option<String> {
+    const LOCATOR: [u8; 16] = ::vhdx::metadata::GUID_PARENT_LOCATOR;
+    let file = file.as_ref()?;
+    let read = |offset: u64, len: usize| -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        let mut handle = file;
+        handle.seek(SeekFrom::Start(offset)).ok()?;
+        handle.read_exact(&mut buf).ok()?;
+        Some(buf)
+    };
+    let u16_at = |b: &[u8], at: usize| Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |b: &[u8], at: usize| Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |b: &[u8], at: usize| Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?));
+    // Region table at 192 KiB: the metadata region's offset.
+    let regions = read(0x3_0000, 0x1_0000)?;
+    let count = (u32_at(&regions, 8)? as usize).min(2047);
+    let metadata = (0..count).find_map(|n| {
+        let entry = regions.get(16 + 32 * n..48 + 32 * n)?;
+        (entry[..16] == ::vhdx::region::METADATA_GUID).then(|| u64_at(entry, 16))?
+    })?;
+    let table = read(metadata, 0x1_0000)?;
+    if &table[..8] != b"metadata" {
+        return None;
+    }
+    let entries = (u16_at(&table, 10)? as usize).min(2047);
+    let (offset, len) = (0..entries).find_map(|n| {
+        let entry = table.get(32 + 32 * n..64 + 32 * n)?;
+        (entry[..16] == LOCATOR).then(|| Some((u32_at(entry, 16)?, u32_at(entry, 20)?)))?
+    })?;
+    let item = read(metadata + u64::from(offset), (len as usize).min(0x1_0000))?;
+    let pairs = u16_at(&item, 18)? as usize;
+    let text = |at: u32, len: u16| -> Option<String> {
+        let bytes = item.get(at as usize..at as usize + len as usize)?;
+        let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        Some(String::from_utf16_lossy(&units))
+    };
+    let mut found = Vec::new();
+    for n in 0..pairs.min(64) {
+        let at = 20 + 12 * n;
+        let key = text(u32_at(&item, at)?, u16_at(&item, at + 8)?)?;
+        let value = text(u32_at(&item, at + 4)?, u16_at(&item, at + 10)?)?;
+        if key != "parent_linkage" && key != "parent_linkage2" {
+            found.push(format!("{} \"{}\"", key.escape_debug(), value.escape_debug()));
+        }
+    }
+    (!found.is_empty()).then(|| found.join(", "))
 }
 
 impl BlockSource for VhdxImage {
