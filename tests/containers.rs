@@ -169,6 +169,7 @@ fn mixed_case_folder_gives_one_report_with_every_machine() {
     let zip = zip.finish().unwrap().into_inner().into_inner();
     write(dir.path(), "Collection-WKS7_corp_example_com-2026-12-02T10_00_00Z.zip", &zip);
     write(dir.path(), "laptop.E01", &fixture("containers", "windows.E01"));
+    write(dir.path(), "2026-12-02T101500_WKS9.vhdx", &fixture("containers", "kape.vhdx"));
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
         .args(["scan", "--format", "json"])
         .arg(dir.path())
@@ -183,7 +184,8 @@ fn mixed_case_folder_gives_one_report_with_every_machine() {
         .map(|m| (m["machine"].as_str().unwrap().to_string(), m["verdict"].as_str().unwrap().to_string()))
         .collect();
     let verdict_of = |end: &str| machines.iter().find(|(label, _)| label.ends_with(end)).map(|(_, v)| v.as_str());
-    assert_eq!(machines.len(), 3, "{machines:?}");
+    assert_eq!(machines.len(), 4, "{machines:?}");
+    assert_eq!(verdict_of("WKS9.vhdx [partition 1]/C"), Some("pending"), "{machines:?}");
     assert_eq!(verdict_of("kape/HOST1"), Some("not_pending"), "{machines:?}");
     assert_eq!(verdict_of("2026-12-02T10_00_00Z.zip [/]"), Some("pending"), "{machines:?}");
     assert_eq!(verdict_of("laptop.E01 [volume]"), Some("pending"), "{machines:?}");
@@ -391,4 +393,38 @@ fn differencing_vhdx_error_names_its_parent() {
     assert!(stderr.contains("child.vhdx: a differencing VHDX"), "{stderr}");
     assert!(stderr.contains(r#"its parent is relative_path ".\\parent.vhdx""#), "{stderr}");
     assert!(stderr.contains("merge the chain first"), "{stderr}");
+}
+
+/// A KAPE container (make-containers.sh --only kape): an MBR disk with one NTFS partition at
+/// LBA 17 labelled `KAPE (…)`, the hives under `C\Windows\System32\config` and a copy log,
+/// no Windows at its root: one machine, `…[partition 1]/C`, with the verdict of its hives.
+#[test]
+fn kape_vhdx_gives_the_machine_of_its_collected_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = write(dir.path(), "windows.ntfs", &fixture("images", "windows.ntfs"));
+    let healthy = outcome(&scan_one(&raw).1[0]);
+    let kape = write(dir.path(), "kape.vhdx", &fixture("containers", "kape.vhdx"));
+    let (discovery, reports) = scan_one(&kape);
+    assert!(discovery.skipped.is_empty(), "{discovery:#?}");
+    assert_eq!(reports.len(), 1, "{discovery:#?}");
+    assert_eq!(reports[0].machine, format!("{} [partition 1]/C", kape.display()));
+    // The hives' verdict and findings; the files behind the renames were not collected, so
+    // their states differ (missing) from the installed volume's.
+    let (got, want) = (outcome(&reports[0]), healthy);
+    for field in ["verdict", "reason", "computer", "build", "errors"] {
+        assert_eq!(got[field], want[field], "{field}");
+    }
+    let rules = |o: &serde_json::Value| {
+        o["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["rule"].clone(), f["key"].clone(), f["value"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rules(&got), rules(&want));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan")).arg("scan").arg(&kape).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("kape.vhdx [partition 1]/C") && stdout.contains("verdict: PENDING"), "{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
 }
