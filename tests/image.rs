@@ -489,10 +489,16 @@ fn container_formats_name_the_conversion_command() {
         let line = stderr.lines().find(|l| l.starts_with(&format!("rebootscan: skipped {}: ", path.display())));
         assert!(line.is_some_and(|l| l.contains(message)), "{stderr}");
     }
-    // A fixed VHD is a raw disk followed by a footer: it is read as it is.
+    // A fixed VHD is a raw disk followed by a footer (cookie, version 1.0, current size, disk
+    // type 2, checksum): the disk ends before the footer (tests/vhd_qcow2.rs has more).
     let mut fixed = std::fs::read(gpt_image(dir.path())).unwrap();
     let mut footer = b"conectix".to_vec();
     footer.resize(512, 0);
+    footer[12..16].copy_from_slice(&0x0001_0000u32.to_be_bytes());
+    footer[40..48].copy_from_slice(&(fixed.len() as u64).to_be_bytes());
+    footer[60..64].copy_from_slice(&2u32.to_be_bytes());
+    let sum = footer.iter().fold(0u32, |sum, &b| sum.wrapping_add(u32::from(b)));
+    footer[64..68].copy_from_slice(&(!sum).to_be_bytes());
     fixed.extend(footer);
     let vhd = dir.path().join("fixed.vhd");
     std::fs::write(&vhd, fixed).unwrap();

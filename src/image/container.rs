@@ -1,5 +1,6 @@
-//! Image containers that are not raw, recognised by their magic: EWF, VHDX and VMDK are read
-//! in place ([`crate::image::ewf`], [`crate::image::vhdx`], [`crate::image::vmdk`]); the others
+//! Image containers that are not raw, recognised by their magic: EWF, VHDX, VMDK and VHD are
+//! read in place ([`crate::image::ewf`], [`crate::image::vhdx`], [`crate::image::vmdk`],
+//! [`crate::image::vhd`]); the others
 //! are refused with the command that converts them instead of getting "no partition table".
 //!
 //! Formats without a reader here are refused with the command that converts them; the
@@ -46,7 +47,8 @@ const VDI_TEXT: &[u8] = b"<<< Oracle VM VirtualBox Disk Image >>>";
 const VDI_SIGNATURE: [u8; 4] = [0x7f, 0x10, 0xda, 0xbe];
 
 /// The container whose magic starts `head` (the first bytes of the file), if any. A fixed
-/// VHD is a raw disk with a footer at the end, so it is read as raw and is not listed here.
+/// VHD is a raw disk with a footer at the end, so it is not recognised here but by
+/// [`crate::image::source::open_image`], which looks at the end of every raw image.
 pub fn detect(head: &[u8]) -> Option<Container> {
     let starts = |magic: &[u8]| head.starts_with(magic);
     if starts(b"EVF\x09\x0d\x0a\xff\x00") || starts(b"LVF\x09\x0d\x0a\xff\x00") {

@@ -223,6 +223,7 @@ pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
     let layout = partition::read_layout(image.as_mut()).map_err(|e| fail(ImageProblem::Partition(e)))?;
     let image_name = spec.path.display().to_string();
     let mut probe = ImageProbe::default();
+    probe.warnings.extend(image.warnings().into_iter().map(|w| format!("{}: {w}", spec.path.display())));
     let candidates: Vec<Candidate> = match layout {
         Layout::BareVolume => vec![Candidate {
             partition: None,

@@ -7,8 +7,9 @@
 //! hive and log bytes go through [`crate::load::HiveFile::from_shared`] and the normal
 //! rules, verdict and report; [`machine`] then adds the PE file versions ([`pe_version`]) of
 //! the staged and current files of every pending rename. Containers (E01, VHD(X), VMDK,
-//! QCOW2, VDI) are recognised ([`container`]); E01, VHDX and VMDK are read in place ([`ewf`], [`vhdx`], [`vmdk`]), the others are
-//! refused with the command that converts them.
+//! QCOW2, VDI) are recognised ([`container`]); E01, VHDX, VMDK and VHD are read in place
+//! ([`ewf`], [`vhdx`], [`vmdk`], [`vhd`]), the others are refused with the command that
+//! converts them.
 
 pub mod container;
 pub mod ewf;
@@ -16,6 +17,7 @@ pub mod machine;
 pub mod partition;
 pub mod pe_version;
 pub mod source;
+pub mod vhd;
 pub mod vhdx;
 pub mod vmdk;
 pub mod volume;

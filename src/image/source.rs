@@ -149,7 +149,7 @@ impl BlockSource for ImageFile {
 }
 
 /// Opens the bytes of the disk in `spec`, read-only. A raw image or split raw set is read as
-/// is; a container (E01, VHDX, VMDK, …) is where a decoder implementing [`BlockSource`]
+/// is, unless it ends with a VHD footer (a fixed VHD: its disk ends before the footer); a container (E01, VHDX, VMDK, …) is where a decoder implementing [`BlockSource`]
 /// plugs in, one match arm per format. Until one does, the container is refused with the
 /// command that converts it.
 pub fn open_image(spec: &ImageSpec) -> Result<Box<dyn BlockSource>, OpenImageError> {
@@ -157,8 +157,18 @@ pub fn open_image(spec: &ImageSpec) -> Result<Box<dyn BlockSource>, OpenImageErr
     let mut head = vec![0u8; 4096];
     let read = image.read_at(0, &mut head).map_err(OpenImageError::Io)?;
     head.truncate(read);
+    let display = spec.path.display().to_string();
     match container::detect(&head) {
-        None => Ok(Box::new(image)),
+        // A fixed VHD is raw bytes with a footer at the end; a dynamic VHD whose copy of the
+        // footer at byte 0 is damaged is found by the one at the end too.
+        None | Some(Container::Vhd) => {
+            match crate::image::vhd::find_footer(&mut image, &display).map_err(OpenImageError::Io)? {
+                None => Ok(Box::new(image)),
+                Some((footer, warnings)) => Ok(Box::new(
+                    crate::image::vhd::VhdImage::open(image, &display, footer, warnings).map_err(OpenImageError::Io)?,
+                )),
+            }
+        }
         Some(Container::Ewf | Container::Ewf2) => {
             drop(image);
             let ewf = crate::image::ewf::EwfImage::open(&spec.segments).map_err(OpenImageError::Io)?;

@@ -75,6 +75,12 @@ pub trait BlockSource {
     /// error, never a short read.
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
 
+    /// Caveats found while opening the source that the report should repeat (a container read
+    /// by a backup copy of a damaged header); none for most sources.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Fills `buf` from `offset`, or fails with `UnexpectedEof` when the source ends first.
     fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let mut filled = 0;
@@ -115,6 +121,10 @@ impl<S: BlockSource + ?Sized> BlockSource for Box<S> {
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         (**self).read_at(offset, buf)
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        (**self).warnings()
     }
 }
 

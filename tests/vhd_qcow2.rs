@@ -1,0 +1,306 @@
+//! Dynamic and fixed VHD and QCOW2 read in place, from the committed fixtures of
+//! `fixtures/containers/` (made once by `make-containers.sh --only vhd,qcow2` with qemu-img
+//! from the committed NTFS volumes of `fixtures/images/`, which are the raw forms compared
+//! against). Each container gives exactly the verdicts, findings and errors of its raw form;
+//! truncated and damaged containers, differencing disks and overlays whose parent is not read,
+//! and encrypted images are clear errors naming the file, never a panic, never a silently
+//! different answer. qemu-img cannot make a differencing VHD, so the test builds one from the
+//! dynamic fixture (`differencing_vhd` below).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rebootscan::discover::{discover, Discovery};
+use rebootscan::report::MachineReport;
+use rebootscan::scan::{scan_machine, ScanOptions};
+use rebootscan::verdict::Verdict;
+
+fn gunzip(path: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
+fn fixture(folder: &str, name: &str) -> Vec<u8> {
+    gunzip(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(folder).join(format!("{name}.gz")))
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// What must be the same whatever the container: verdict, findings, errors (without the
+/// path prefix, which names the container).
+fn outcome(report: &MachineReport) -> serde_json::Value {
+    let findings: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| serde_json::json!({"rule": f.rule, "data": f.data, "key": f.key, "value": f.value, "last_write": f.last_write, "summary": f.summary}))
+        .collect();
+    let errors: Vec<String> =
+        report.errors.iter().map(|e| e.message.rsplit(": ").next().unwrap_or_default().to_string()).collect();
+    serde_json::json!({
+        "verdict": report.verdict,
+        "reason": report.verdict_reason,
+        "computer": report.computer_name,
+        "build": report.context.os.build_string(),
+        "findings": findings,
+        "errors": errors,
+    })
+}
+
+fn scan_one(path: &Path) -> (Discovery, Vec<MachineReport>) {
+    let discovery = discover(&[path.to_path_buf()]);
+    let reports = discovery.machines.iter().map(|m| scan_machine(m, &ScanOptions::default())).collect();
+    (discovery, reports)
+}
+
+fn skipped_reason(discovery: &Discovery, name: &str) -> String {
+    discovery
+        .skipped
+        .iter()
+        .find(|s| s.path.ends_with(name))
+        .map(|s| s.reason.clone())
+        .unwrap_or_else(|| panic!("{name} not skipped: {discovery:#?}"))
+}
+
+/// Each form scanned alone gives what its raw volume gives.
+fn assert_same_as_raw(cases: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    for &(container, raw) in cases {
+        let raw_path = write(dir.path(), raw, &fixture("images", raw));
+        let path = write(dir.path(), container, &fixture("containers", container));
+        let (raw_discovery, raw_reports) = scan_one(&raw_path);
+        let (discovery, reports) = scan_one(&path);
+        assert!(discovery.skipped.is_empty(), "{container}: {discovery:#?}");
+        assert_eq!(reports.len(), raw_reports.len(), "{container}: {discovery:#?}");
+        assert_eq!(discovery.ignored.len(), raw_discovery.ignored.len(), "{container}");
+        for (report, raw_report) in reports.iter().zip(&raw_reports) {
+            assert_eq!(outcome(report), outcome(raw_report), "{container}");
+            assert!(report.machine.starts_with(&format!("{} [volume]", path.display())), "{}", report.machine);
+        }
+        assert_eq!(reports[0].verdict, Verdict::Pending, "{container}");
+    }
+}
+
+#[test]
+fn vhd_gives_the_verdicts_of_its_raw_volume() {
+    assert_same_as_raw(&[("windows.vhd", "windows.ntfs"), ("dirty-fixed.vhd", "dirty.ntfs")]);
+}
+
+/// The virtual size of a fixed VHD is its footer's current size: the footer is not disk data.
+#[test]
+fn fixed_vhd_ends_before_its_footer() {
+    use rebootscan::image::source::{open_image, ImageSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let image = fixture("containers", "dirty-fixed.vhd");
+    let path = write(dir.path(), "dirty-fixed.vhd", &image);
+    let footer = &image[image.len() - 512..];
+    assert_eq!(&footer[..8], b"conectix");
+    let current_size = u64::from_be_bytes(footer[40..48].try_into().unwrap());
+    let Ok(disk) = open_image(&ImageSpec::for_path(&path)) else { panic!("fixed VHD not opened") };
+    assert_eq!(disk.len(), current_size);
+    assert_eq!(disk.len(), image.len() as u64 - 512);
+}
+
+/// Big-endian u32 and u64 fields, and the VHD checksum (one's complement of the byte sum
+/// without the checksum field).
+fn put_be32(bytes: &mut [u8], at: usize, value: u32) {
+    bytes[at..at + 4].copy_from_slice(&value.to_be_bytes());
+}
+
+fn vhd_checksum(bytes: &mut [u8], field: usize) {
+    put_be32(bytes, field, 0);
+    let sum = bytes.iter().fold(0u32, |sum, &b| sum.wrapping_add(u32::from(b)));
+    put_be32(bytes, field, !sum);
+}
+
+fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    text.encode_utf16().flat_map(|u| if big_endian { u.to_be_bytes() } else { u.to_le_bytes() }).collect()
+}
+
+/// The dynamic fixture turned into a differencing disk (type 4) whose parent is
+/// `base-disk.vhd`: the parent name in the dynamic header, and two parent locators (Windows
+/// relative and absolute paths, UTF-16LE) in two sectors put before the footer.
+fn differencing_vhd() -> Vec<u8> {
+    let mut image = fixture("containers", "windows.vhd");
+    let footer_at = image.len() - 512;
+    let mut footer = image[footer_at..].to_vec();
+    put_be32(&mut footer, 60, 4);
+    vhd_checksum(&mut footer[..512], 64);
+    let header_at = u64::from_be_bytes(footer[16..24].try_into().unwrap()) as usize;
+    let (relative, absolute) = (utf16(".\\base-disk.vhd", false), utf16("D:\\Hyper-V\\base-disk.vhd", false));
+    let mut header = image[header_at..header_at + 1024].to_vec();
+    let name = utf16("base-disk.vhd", true);
+    header[64..64 + name.len()].copy_from_slice(&name);
+    for (slot, (code, path, at)) in
+        [(b"W2ru", &relative, footer_at), (b"W2ku", &absolute, footer_at + 512)].into_iter().enumerate()
+    {
+        let entry = 576 + 24 * slot;
+        header[entry..entry + 4].copy_from_slice(code);
+        put_be32(&mut header, entry + 4, 1);
+        put_be32(&mut header, entry + 8, path.len() as u32);
+        header[entry + 16..entry + 24].copy_from_slice(&(at as u64).to_be_bytes());
+    }
+    vhd_checksum(&mut header, 36);
+    image[header_at..header_at + 1024].copy_from_slice(&header);
+    image.truncate(footer_at);
+    for path in [&relative, &absolute] {
+        let mut sector = path.clone();
+        sector.resize(512, 0);
+        image.extend_from_slice(&sector);
+    }
+    image[..512].copy_from_slice(&footer);
+    image.extend_from_slice(&footer);
+    image
+}
+
+#[test]
+fn differencing_vhd_names_its_parent_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "child.vhd", &differencing_vhd());
+    let (discovery, reports) = scan_one(&path);
+    assert!(reports.is_empty());
+    let reason = skipped_reason(&discovery, "child.vhd");
+    for expected in [
+        "child.vhd",
+        "differencing VHD",
+        "parent \"base-disk.vhd\"",
+        "relative path .\\base-disk.vhd",
+        "absolute path D:\\Hyper-V\\base-disk.vhd",
+        "qemu-img convert -O raw CHILD.vhd",
+    ] {
+        assert!(reason.contains(expected), "{expected:?} missing from {reason}");
+    }
+}
+
+#[test]
+fn truncated_and_damaged_vhd_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = fixture("containers", "windows.vhd");
+    let header_at = 512;
+    let bat_at = u64::from_be_bytes(image[header_at + 16..header_at + 24].try_into().unwrap()) as usize;
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        // Cut: the end footer is gone, the copy at 0 leads to blocks past the end.
+        ("cut.vhd", image[..image.len() / 2].to_vec(), "past the end of the file"),
+        ("tiny.vhd", image[..700].to_vec(), "past the end of the file"),
+    ];
+    let mut header = image.clone();
+    header[header_at + 40] ^= 0x01;
+    cases.push(("header.vhd", header, "dynamic header checksum"));
+    let mut bat = image.clone();
+    put_be32(&mut bat, bat_at, 0x00ff_0000);
+    cases.push(("bat.vhd", bat, "points at sector 16711680, past the end of the file"));
+    let mut both = image.clone();
+    let end = both.len() - 512;
+    both[end + 20] ^= 0x01;
+    both[20] ^= 0x01;
+    cases.push(("footers.vhd", both, "checksum"));
+    for (name, bytes, expected) in cases {
+        let path = write(dir.path(), name, &bytes);
+        let (discovery, reports) = scan_one(&path);
+        let messages: Vec<String> = discovery
+            .skipped
+            .iter()
+            .map(|s| s.reason.clone())
+            .chain(reports.iter().flat_map(|r| r.errors.iter().map(|e| e.message.clone())))
+            .collect();
+        assert!(
+            messages.iter().any(|m| m.contains(name) && m.contains(expected)),
+            "{name}: {expected:?} not in {messages:#?}"
+        );
+    }
+}
+
+/// A damaged footer at the end: the copy at byte 0 is used and the report says so.
+#[test]
+fn vhd_read_by_its_footer_copy_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut image = fixture("containers", "windows.vhd");
+    let end = image.len() - 512;
+    image[end + 44] ^= 0x40;
+    let path = write(dir.path(), "footer.vhd", &image);
+    let (discovery, reports) = scan_one(&path);
+    assert_eq!(reports.len(), 1, "{discovery:#?}");
+    let raw = write(dir.path(), "windows.ntfs", &fixture("images", "windows.ntfs"));
+    assert_eq!(outcome(&reports[0]), outcome(&scan_one(&raw).1[0]));
+    let json = serde_json::to_string(&reports[0]).unwrap();
+    assert!(json.contains("read by its copy at byte 0"), "{json}");
+}
+
+/// Flips bytes of `image` at `offsets` and cuts it at `cuts`: never a panic, and a machine
+/// found is either the raw form's or shows that something is wrong.
+fn assert_mutants_visible(name: &str, image: &[u8], raw: &str, offsets: &[usize], cuts: &[usize]) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let raw_path = write(dir.path(), raw, &fixture("images", raw));
+    let healthy = outcome(&scan_one(&raw_path).1[0]);
+    let mut count = 0;
+    let mutants = offsets
+        .iter()
+        .map(|&at| {
+            let mut m = image.to_vec();
+            m[at] ^= 0x08;
+            (format!("flip at {at}"), m)
+        })
+        .chain(cuts.iter().map(|&cut| (format!("cut at {cut}"), image[..cut].to_vec())));
+    for (what, mutant) in mutants {
+        count += 1;
+        let path = write(dir.path(), name, &mutant);
+        let (discovery, reports) = scan_one(&path);
+        assert!(
+            !reports.is_empty() || !discovery.skipped.is_empty() || !discovery.ignored.is_empty(),
+            "{what}: the image vanished without a word: {discovery:#?}"
+        );
+        for report in &reports {
+            let visible =
+                !report.errors.is_empty() || !discovery.skipped.is_empty() || report.verdict == Verdict::Unknown;
+            assert!(outcome(report) == healthy || visible, "{what}: silently different: {}", outcome(report));
+        }
+    }
+    count
+}
+
+/// The VHD structures: footer copy, dynamic header and BAT (the first 2 KiB, every byte),
+/// the footer (every byte), a stride through the blocks, and cuts.
+#[test]
+fn vhd_mutations_never_pass_for_evidence() {
+    let image = fixture("containers", "windows.vhd");
+    let len = image.len();
+    let mut offsets: Vec<usize> = (0..2048).filter(|&at| image[at] != 0 || at % 7 == 0).collect();
+    offsets.extend((len - 512..len).filter(|&at| image[at] != 0 || at % 7 == 0));
+    offsets.extend((2048..len - 512).step_by((len - 2560) / 40));
+    let cuts: Vec<usize> = (0..len).step_by(len / 12).skip(1).collect();
+    let count = assert_mutants_visible("m.vhd", &image, "windows.ntfs", &offsets, &cuts);
+    assert!(count > 150, "{count}");
+}
+
+/// From the command line: a VHD alone, and VHDs in a scanned folder.
+#[test]
+fn vhd_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let vhd = write(dir.path(), "windows.vhd", &fixture("containers", "windows.vhd"));
+    let run = |path: &Path| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
+            .args(["scan", "--format", "json"])
+            .arg(path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        let document: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        (output.status.code(), document, String::from_utf8_lossy(&output.stderr).to_string())
+    };
+    let (code, document, stderr) = run(&vhd);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(document["machines"][0]["verdict"], "pending", "{document}");
+    write(dir.path(), "dirty-fixed.vhd", &fixture("containers", "dirty-fixed.vhd"));
+    write(dir.path(), "child.vhd", &differencing_vhd());
+    let (code, document, stderr) = run(dir.path());
+    let machines = document["machines"].as_array().unwrap();
+    assert_eq!(machines.len(), 2, "{document}");
+    assert!(machines.iter().all(|m| m["verdict"] == "pending"), "{document}");
+    let listed = document.to_string();
+    assert!(listed.contains("child.vhd") && listed.contains("differencing VHD"), "{listed}");
+    assert_eq!(code, Some(3), "a skipped child makes the run incomplete: {stderr}");
+}
