@@ -86,6 +86,7 @@ fn is_drive_folder(component: &std::ffi::OsStr) -> bool {
 /// [`is_drive_folder`] for a name as text.
 pub(crate) fn is_drive_folder_name(text: &str) -> bool {
     let upper = text.to_ascii_uppercase();
+    // Not a Result: the raw-device prefix is optional.
     let text = upper.strip_prefix("%5C%5C.%5C").unwrap_or(&upper);
     let mut chars = text.chars();
     let Some(letter) = chars.next() else { return false };
@@ -118,6 +119,7 @@ fn strip_collector_folders(folder: &mut PathBuf) {
 
 /// The machine folder and snapshot of a hive file found during a walk.
 fn machine_folder(file: &Path) -> (PathBuf, Option<String>) {
+    // A bare file name has no parent: its machine folder is the scan root itself.
     let mut folder = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut snapshot = None;
     if folder.file_name().is_some_and(|n| eq_ignore_case(n, "RegBack")) {
@@ -147,6 +149,7 @@ fn machine_folder(file: &Path) -> (PathBuf, Option<String>) {
 fn label_for(root: &Path, folder: &Path) -> String {
     match folder.strip_prefix(root) {
         Ok(relative) if relative.as_os_str().is_empty() => {
+            // `/` or `..` have no file name: the path as given labels the machine.
             root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| root.display().to_string())
         }
         Ok(relative) => relative.to_string_lossy().replace('\\', "/"),
@@ -200,6 +203,7 @@ pub fn discover(paths: &[PathBuf]) -> Discovery {
             Ok(meta) if meta.is_dir() => contained(path, &mut discovery, |found| discover_tree(path, found)),
             Ok(meta) => discovery.skipped.push(Skipped {
                 path: path.display().to_string(),
+                // Neither a file nor a folder: `None` only if the platform names no such kind.
                 reason: not_regular_reason(non_regular_kind(&meta.file_type()).unwrap_or("a special file")),
             }),
         }
@@ -219,6 +223,7 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
         let entry = match entry {
             Ok(entry) => entry,
             Err(error) => {
+                // The walk's error is listed either way; these only choose its path and words.
                 let path = error.path().map(|p| p.display().to_string()).unwrap_or_else(|| root.display().to_string());
                 let reason = if error.loop_ancestor().is_some() {
                     "symbolic link loop".to_string()
@@ -247,6 +252,7 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
                 // a hive where hives are expected is worth a word (decided after the walk).
                 hive_named_folders.push(entry.path().to_path_buf());
             } else {
+                // Not a file (checked above): `None` only if the platform names no such kind.
                 let kind = non_regular_kind(&entry.file_type()).unwrap_or("a special file");
                 discovery
                     .skipped
@@ -260,7 +266,20 @@ fn discover_tree(root: &Path, discovery: &mut Discovery) {
         if machine_hive_name(&name).is_none() {
             // Disk images and archives are recognised by extension, and larger files by their
             // first bytes, so that none is dropped without a word; then by content.
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            // A file listed but not stat-able (a folder readable but not searchable, or the
+            // file removed meanwhile) could be an image or archive with no telling name:
+            // said, not taken for a small file of no interest.
+            let size = match entry.metadata() {
+                Ok(meta) => meta.len(),
+                Err(error) => {
+                    let error = error.io_error().map(|e| e.to_string()).unwrap_or_else(|| error.to_string());
+                    discovery.skipped.push(Skipped {
+                        path: entry.path().display().to_string(),
+                        reason: format!("cannot be read: {error} (check that you may read it)"),
+                    });
+                    continue;
+                }
+            };
             match held_evidence(entry.path(), size) {
                 Held::Image => images.push(entry.path().to_path_buf()),
                 Held::Archive(format) => archives.push((entry.path().to_path_buf(), format)),
@@ -356,6 +375,7 @@ fn contained(path: &Path, discovery: &mut Discovery, discover: impl FnOnce(&mut 
             discovery.ignored.append(&mut found.ignored);
         }
         Err(panic) => {
+            // The location is known only when the library's own hook saw the panic.
             let at = panic.location.map(|l| format!(" at {l}")).unwrap_or_default();
             discovery.skipped.push(Skipped {
                 path: path.display().to_string(),
@@ -440,6 +460,7 @@ enum Held {
 /// machine collection is that small, and most files of a collection are.
 const SNIFF_SIZE: u64 = 64 << 10;
 
+/// A name that is not UTF-8 has no extension read here: the file is still sniffed by content.
 fn extension_of(path: &Path) -> String {
     path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase()
 }
@@ -451,6 +472,8 @@ fn is_tar_gzip_name(path: &Path) -> bool {
 
 /// The archive format of a file, by content (the name only decides how hard to look).
 fn archive_format(path: &Path) -> Option<ArchiveFormat> {
+    // Only for a file named directly: one whose head cannot be read is taken as a hive, and
+    // loading it then reports the read error naming the file.
     let head = read_head(path).ok()?;
     archive::detect(&head, || archive::tar::gzip_holds_tar(path))
 }
@@ -587,6 +610,8 @@ fn discover_archive_uncontained(
             discovery.ignored.push(entry);
         }
     }
+    // Informational for an archive (nothing is read by this range): the archive is opened again
+    // when its machines are scanned, and an error then is each hive's error.
     let length = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     for ((folder, snapshot, config), hives) in groups {
         let folder_text = folder.to_string_lossy().replace('\\', "/");
@@ -595,6 +620,18 @@ fn discover_archive_uncontained(
         if let Some(snapshot) = &snapshot {
             machine_label = format!("{machine_label} [{snapshot}]");
         }
+        let folder_key = config.join("/").to_lowercase();
+        let warnings = tree
+            .names_not_utf8()
+            .iter()
+            .filter(|name| name.rsplit_once('/').map_or("", |(parent, _)| parent).to_lowercase() == folder_key)
+            .map(|name| {
+                format!(
+                    "{archive_name}/{name}: the member's name in the archive is not UTF-8; read under this name, \
+                     each byte that is not UTF-8 written %XX (and a % of the name %25)"
+                )
+            })
+            .collect();
         let volume = ImageVolume {
             image: ImageSpec { path: path.to_path_buf(), segments: vec![path.to_path_buf()] },
             partition: None,
@@ -603,7 +640,7 @@ fn discover_archive_uncontained(
             length,
             config,
             hives,
-            warnings: Vec::new(),
+            warnings,
             archive: Some(format),
         };
         let hives = volume.hives.iter().map(|hive| volume.file_label(hive)).collect();

@@ -249,6 +249,83 @@ fn truncated_archives_are_clear_errors() {
     assert!(failed, "a cut gzip stream is an error: {discovery:#?}");
 }
 
+/// A tar member whose stored name is not UTF-8 (a PAX `path` record, a GNU long name or the
+/// header's own name in a code page) is read under its name with each byte that is not UTF-8
+/// written %XX, its machine told so, never dropped or renamed to what the ustar header holds;
+/// a member after a damaged PAX header, whose name is uncertain, is listed and not read.
+#[cfg(unix)]
+#[test]
+fn tar_names_that_are_not_utf8_are_read_losslessly_and_said() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let source = "win10-pending-driver-update";
+    let mut builder = tar::Builder::new(Vec::new());
+    let append = |builder: &mut tar::Builder<Vec<u8>>, name: &[u8], bytes: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, std::ffi::OsStr::from_bytes(name), bytes).unwrap();
+    };
+    for hive in ["SYSTEM", "SOFTWARE"] {
+        // PAX: the ustar header holds a stand-in name (as writers do for a name it cannot
+        // hold); the `path` record, in Latin-1, is the member's name.
+        let mut pax_path = b"pax-h\xe9l\xe8ne/Windows/System32/config/".to_vec();
+        pax_path.extend_from_slice(hive.as_bytes());
+        builder.append_pax_extensions([("path", &pax_path[..])]).unwrap();
+        append(&mut builder, format!("stand-in/{hive}").as_bytes(), &fixture(source, hive));
+        // GNU long name (the path is longer than the header's 100 bytes).
+        let mut long = format!("{}/", "c".repeat(100)).into_bytes();
+        long.extend_from_slice(b"gnu-\xff%/Windows/System32/config/");
+        long.extend_from_slice(hive.as_bytes());
+        append(&mut builder, &long, &fixture(source, hive));
+        // The header's own name field.
+        let mut short = b"ustar-\xe9/".to_vec();
+        short.extend_from_slice(hive.as_bytes());
+        append(&mut builder, &short, &fixture(source, hive));
+    }
+    // A PAX header whose record claims more bytes than it has: the name of the member after
+    // it cannot be known.
+    let records = b"99 path=damaged/SYSTEM\n";
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::XHeader);
+    header.set_size(records.len() as u64);
+    header.set_mode(0o644);
+    builder.append_data(&mut header, "PaxHeaders/SYSTEM", &records[..]).unwrap();
+    append(&mut builder, b"stand-in-2/SYSTEM", &fixture(source, "SYSTEM"));
+    let path = write(dir.path(), "names.tar", &builder.into_inner().unwrap());
+
+    let discovery = discover(std::slice::from_ref(&path));
+    let labels: Vec<&str> = discovery.machines.iter().map(|m| m.label.as_str()).collect();
+    let healthy = scan_folder_of(source);
+    let long_folder = format!("{}/gnu-%FF%25", "c".repeat(100));
+    for (label_end, folder) in [
+        ("[pax-h%E9l%E8ne]", "pax-h%E9l%E8ne/Windows/System32/config"),
+        (&format!("[{long_folder}]")[..], &format!("{long_folder}/Windows/System32/config")[..]),
+        ("[ustar-%E9]", "ustar-%E9"),
+    ] {
+        let spec = machine(&discovery, label_end);
+        let report = scan_machine(spec, &ScanOptions::default());
+        assert_eq!(outcome(&report), healthy, "{label_end}");
+        for hive in ["SYSTEM", "SOFTWARE"] {
+            let said = format!("names.tar/{folder}/{hive}: the member's name in the archive is not UTF-8");
+            let warnings: Vec<&String> = report.hives.iter().flat_map(|h| &h.warnings).collect();
+            assert!(warnings.iter().any(|w| w.contains(&said)), "{label_end}: {warnings:#?}");
+        }
+    }
+    assert!(
+        !labels.iter().any(|l| l.contains("stand-in")),
+        "a stand-in name is never read as the member's: {labels:?}"
+    );
+    assert_eq!(discovery.machines.len(), 3, "{labels:?}");
+    assert!(
+        discovery.skipped.iter().any(|s| s.path.ends_with("names.tar/stand-in-2/SYSTEM")
+            && s.reason.contains("record 1 of its PAX header")
+            && s.reason.contains("name is uncertain, not read")),
+        "{:#?}",
+        discovery.skipped
+    );
+}
+
 /// Cuts and flips bytes of each format: never a panic, and any machine that still comes out
 /// either matches the intact one, carries an error, or is unknown (corruption is never read
 /// as absence).

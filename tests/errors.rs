@@ -194,3 +194,25 @@ fn permission_denied() {
     );
     assert!(has_line(&text(&output.stdout), &expected), "{}", text(&output.stdout));
 }
+
+/// A file in a folder that can be listed but not searched cannot be stat'ed: with no telling
+/// name it could still be an image or an archive, so it is skipped with the reason, never
+/// taken for a small file of no interest.
+#[cfg(unix)]
+#[test]
+fn a_file_that_cannot_be_stated_is_skipped_with_the_reason() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("rebootscan-stat").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let boxed = dir.path().join("box");
+    std::fs::create_dir(&boxed).unwrap();
+    std::fs::write(boxed.join("export"), vec![0u8; 70_000]).unwrap();
+    // Readable (listed) but not searchable (no stat) by others.
+    std::fs::set_permissions(&boxed, std::fs::Permissions::from_mode(0o744)).unwrap();
+    let Some(output) = run_unprivileged(&["scan", path(dir.path())]) else { return };
+    let expected = format!(
+        "rebootscan: skipped {}: cannot be read: Permission denied (os error 13) (check that you may read it)",
+        boxed.join("export").display()
+    );
+    assert!(has_line(&text(&output.stderr), &expected), "{}", text(&output.stderr));
+}

@@ -126,6 +126,9 @@ pub(crate) struct Index {
     children: HashMap<String, Vec<DirEntry>>,
     /// Members that are not looked up, with why (escaping names, duplicates).
     notes: Vec<(String, String)>,
+    /// Members whose stored name is not UTF-8, as indexed (see [`crate::source::name_text`]): they
+    /// are read under that name, and their machine is told so.
+    pub(crate) not_utf8: Vec<String>,
     count: usize,
 }
 
@@ -198,6 +201,11 @@ impl Index {
                 }
             }
         }
+    }
+
+    /// Lists a member that is not read, with why.
+    pub(crate) fn note(&mut self, name: &str, reason: String) {
+        self.notes.push((name.to_string(), reason));
     }
 
     fn link_child(&mut self, path: &[&str], kind: EntryKind) {
@@ -279,6 +287,12 @@ impl ArchiveTree {
     pub fn notes(&self) -> &[(String, String)] {
         &self.index.notes
     }
+
+    /// Members whose stored name is not UTF-8, as the tree names them (each byte that is not
+    /// UTF-8 as `%XX`, a `%` as `%25`).
+    pub fn names_not_utf8(&self) -> &[String] {
+        &self.index.not_utf8
+    }
 }
 
 impl FileTree for ArchiveTree {
@@ -302,6 +316,7 @@ impl FileTree for ArchiveTree {
         if !dir.is_empty() && self.index.members.get(&key).is_none_or(|m| m.kind != EntryKind::Directory) {
             return Ok(None);
         }
+        // A folder with no entry under it (only stored as a folder member) is empty.
         Ok(Some(self.index.children.get(&key).cloned().unwrap_or_default()))
     }
 

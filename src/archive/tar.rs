@@ -13,7 +13,7 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::archive::{ArchiveError, Index, Location, MemberReader, MAX_ENTRIES};
+use crate::archive::{member_name, ArchiveError, Index, Location, MemberName, MemberReader, MAX_ENTRIES};
 use crate::source::host::HostFile;
 use crate::source::{BlockSource, EntryKind, FileProblem, Slice, SliceOf};
 
@@ -52,6 +52,7 @@ impl<R: Read> Read for Bounded<R> {
                 "the gzip stream expands more than {MAX_GZIP_EXPANSION}:1: refused as a likely gzip bomb"
             )));
         }
+        // Arithmetic only: a budget beyond the address space bounds nothing a buffer can hold.
         let wanted = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let read = self.inner.read(&mut buf[..wanted])?;
         self.remaining -= read as u64;
@@ -77,18 +78,36 @@ fn damaged(gzip: bool, detail: impl std::fmt::Display) -> ArchiveError {
     ArchiveError::Damaged { format, detail: detail.to_string() }
 }
 
-/// The `path` record of a PAX header, and whether it overrides the size.
-fn pax_path(records: &[u8]) -> (Option<String>, bool) {
-    let mut path = None;
-    let mut has_size = false;
-    for extension in ::tar::PaxExtensions::new(records).flatten() {
+/// What a PAX header says about the member after it.
+#[derive(Default)]
+struct PaxRecords {
+    /// The raw `path` record.
+    path: Option<Vec<u8>>,
+    has_size: bool,
+    /// Why the records could not all be read: the member's name is then uncertain.
+    damage: Option<String>,
+}
+
+fn pax_records(records: &[u8]) -> PaxRecords {
+    let mut pax = PaxRecords::default();
+    for (number, extension) in ::tar::PaxExtensions::new(records).enumerate() {
+        let extension = match extension {
+            Ok(extension) => extension,
+            Err(error) => {
+                // The records are length-prefixed: past a bad one nothing can be trusted.
+                pax.damage = Some(format!("record {} of its PAX header cannot be read ({error})", number + 1));
+                break;
+            }
+        };
         match extension.key() {
-            Ok("path") => path = extension.value().ok().map(str::to_string),
-            Ok("size") => has_size = true,
+            Ok("path") => pax.path = Some(extension.value_bytes().to_vec()),
+            Ok("size") => pax.has_size = true,
+            // Other keys (times, owners, `linkpath`, vendor keys) do not change what is read,
+            // and a key that is not UTF-8 is none of `path` or `size`.
             _ => {}
         }
     }
-    (path, has_size)
+    pax
 }
 
 fn read_name_record(entry: &mut impl Read, size: u64, gzip: bool) -> Result<Vec<u8>, ArchiveError> {
@@ -107,7 +126,9 @@ fn read_name_record(entry: &mut impl Read, size: u64, gzip: bool) -> Result<Vec<
 fn index_of(reader: impl Read, gzip: bool) -> Result<Index, ArchiveError> {
     let mut archive = ::tar::Archive::new(reader);
     let mut index = Index::default();
-    let mut long_name: Option<String> = None;
+    // The name the next member takes from a GNU long-name or PAX header, raw.
+    let mut long_name: Option<Vec<u8>> = None;
+    let mut pax_damage: Option<String> = None;
     let entries = archive.entries().map_err(|e| damaged(gzip, e))?.raw(true);
     for (ordinal, entry) in entries.enumerate() {
         let mut entry = entry.map_err(|e| damaged(gzip, e))?;
@@ -119,27 +140,42 @@ fn index_of(reader: impl Read, gzip: bool) -> Result<Index, ArchiveError> {
         let entry_type = entry.header().entry_type();
         let size = entry.size();
         if entry_type.is_gnu_longname() {
-            let bytes = read_name_record(&mut entry, size, gzip)?;
-            let text = String::from_utf8_lossy(&bytes);
-            long_name = Some(text.trim_end_matches('\0').to_string());
+            let mut bytes = read_name_record(&mut entry, size, gzip)?;
+            while bytes.last() == Some(&0) {
+                bytes.pop();
+            }
+            long_name = Some(bytes);
             continue;
         }
         if entry_type.is_pax_local_extensions() {
             let bytes = read_name_record(&mut entry, size, gzip)?;
-            let (path, has_size) = pax_path(&bytes);
-            if has_size {
+            let pax = pax_records(&bytes);
+            if pax.has_size {
                 return Err(damaged(gzip, "a member larger than 8 GiB (PAX size record): not read"));
             }
-            if path.is_some() {
-                long_name = path;
+            if pax.path.is_some() {
+                long_name = pax.path;
             }
+            pax_damage = pax.damage;
             continue;
         }
         if entry_type.is_pax_global_extensions() || entry_type.is_gnu_longlink() {
             read_name_record(&mut entry, size, gzip)?;
             continue;
         }
-        let name = long_name.take().unwrap_or_else(|| String::from_utf8_lossy(&entry.path_bytes()).into_owned());
+        let raw_name = long_name.take().unwrap_or_else(|| entry.path_bytes().into_owned());
+        let (name, utf8) = crate::source::name_text(&raw_name);
+        if let Some(damage) = pax_damage.take() {
+            // The header that may rename this member is damaged: what it is called, and so
+            // whether it is a hive, is not known. Listed, never read under a guessed name.
+            index.note(&name, format!("{damage}: the member's name is uncertain, not read"));
+            continue;
+        }
+        if !utf8 {
+            if let MemberName::Inside(components) = member_name(&name) {
+                index.not_utf8.push(components.join("/"));
+            }
+        }
         let kind = if entry_type.is_file() || entry_type.is_contiguous() {
             EntryKind::File
         } else if entry_type.is_dir() {

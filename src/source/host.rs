@@ -2,6 +2,7 @@
 //! Links and special files are listed as [`EntryKind::Other`] and never followed or read,
 //! like discovery treats them.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ impl BlockSource for HostFile {
         if offset >= self.len {
             return Ok(0);
         }
+        // Arithmetic only: a remainder beyond the address space is more than any buffer.
         let wanted = buf.len().min(usize::try_from(self.len - offset).unwrap_or(usize::MAX));
         self.file.seek(SeekFrom::Start(offset))?;
         let mut filled = 0;
@@ -63,16 +65,22 @@ impl BlockSource for HostFile {
 #[derive(Debug, Clone)]
 pub struct HostFolder {
     root: PathBuf,
+    /// Names listed that are not UTF-8: the path a listed (escaped) name stands for → the
+    /// path on disk, so that what `list` gave is found again.
+    raw_names: HashMap<PathBuf, PathBuf>,
 }
 
 impl HostFolder {
     pub fn new(root: impl Into<PathBuf>) -> HostFolder {
-        HostFolder { root: root.into() }
+        HostFolder { root: root.into(), raw_names: HashMap::new() }
     }
 
     fn join(&self, path: &[&str]) -> PathBuf {
         let mut full = self.root.clone();
-        full.extend(path);
+        for component in path {
+            let listed = full.join(component);
+            full = self.raw_names.get(&listed).cloned().unwrap_or(listed);
+        }
         full
     }
 }
@@ -138,7 +146,17 @@ impl FileTree for HostFolder {
             } else {
                 EntryKind::Other
             };
-            listed.push(DirEntry { name: entry.file_name().to_string_lossy().into_owned(), kind });
+            let name = match entry.file_name().to_str() {
+                Some(name) => name.to_string(),
+                None => {
+                    // Not UTF-8 (a Unix folder in another code page): listed losslessly
+                    // escaped, and mapped back to the name on disk when looked up.
+                    let (name, _) = crate::source::name_text(entry.file_name().as_encoded_bytes());
+                    self.raw_names.insert(full.join(&name), entry.path());
+                    name
+                }
+            };
+            listed.push(DirEntry { name, kind });
         }
         listed.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Some(listed))
@@ -186,6 +204,21 @@ mod tests {
         });
         assert_eq!(head.unwrap().unwrap().unwrap(), *b"regf");
         assert_eq!(read_file(&mut tree, &["Windows"], 100), Err(FileProblem::Directory));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_are_listed_and_found_again() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join(std::ffi::OsStr::from_bytes(b"h\xe9l\xe8ne"));
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("SYSTEM"), b"regf").unwrap();
+        let mut tree = HostFolder::new(dir.path());
+        let listed = tree.list(&[]).unwrap().unwrap();
+        assert_eq!(listed, vec![DirEntry { name: "h%E9l%E8ne".into(), kind: EntryKind::Directory }]);
+        assert_eq!(tree.list(&["h%E9l%E8ne"]).unwrap().unwrap().len(), 1);
+        assert_eq!(read_file(&mut tree, &["h%E9l%E8ne", "SYSTEM"], 100).unwrap().unwrap(), b"regf");
     }
 
     #[cfg(unix)]

@@ -60,6 +60,28 @@ pub mod host;
 
 use std::io;
 
+/// A stored file name as text, losslessly, and whether it was UTF-8. tar and Unix folders
+/// store names as bytes (PAX says UTF-8, old writers used the machine's code page): a name
+/// that is not UTF-8 is kept with each of its bytes that is not UTF-8 written `%XX` (and a
+/// `%` of the name as `%25`), so two such names never read as one and the analyst sees the
+/// bytes stored, where lossy decoding gives U+FFFD for every one of them and merges names.
+/// A valid UTF-8 name is kept as it is (Velociraptor's own `C%3A` stays as written), so a
+/// valid name spelt like an escaped one (`caf%E9` beside Latin-1 `café`) reads the same: the
+/// archive index then lists the second as a duplicate.
+pub fn name_text(bytes: &[u8]) -> (String, bool) {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return (text.to_string(), true);
+    }
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(&chunk.valid().replace('%', "%25"));
+        for byte in chunk.invalid() {
+            text.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    (text, false)
+}
+
 /// Random-access bytes of known length. `read_at` takes `&mut self` because most sources
 /// keep a seek position or a cache.
 pub trait BlockSource {
