@@ -326,6 +326,130 @@ fn tar_names_that_are_not_utf8_are_read_losslessly_and_said() {
     );
 }
 
+/// Walks a ZIP's central directory (from the end record) and each member's local header:
+/// sets or clears bit 11 of their flags (the name is UTF-8) and lets `patch` rewrite the
+/// name bytes of both in place (the same length). Only name fields are touched, never data.
+fn patch_zip_names(zip: &mut [u8], utf8_flag: bool, patch: impl Fn(&mut [u8])) {
+    let u16_at = |zip: &[u8], at: usize| u16::from_le_bytes([zip[at], zip[at + 1]]) as usize;
+    let u32_at = |zip: &[u8], at: usize| u32::from_le_bytes(zip[at..at + 4].try_into().unwrap()) as usize;
+    let set_flag = |zip: &mut [u8], at: usize| {
+        let value = u16::from_le_bytes([zip[at], zip[at + 1]]);
+        let value = if utf8_flag { value | 1 << 11 } else { value & !(1 << 11) };
+        zip[at..at + 2].copy_from_slice(&value.to_le_bytes());
+    };
+    let end = zip.windows(4).rposition(|w| w == b"PK\x05\x06").unwrap();
+    let (count, mut central) = (u16_at(zip, end + 10), u32_at(zip, end + 16));
+    for _ in 0..count {
+        assert_eq!(&zip[central..central + 4], b"PK\x01\x02");
+        let name_len = u16_at(zip, central + 28);
+        let next = central + 46 + name_len + u16_at(zip, central + 30) + u16_at(zip, central + 32);
+        let local = u32_at(zip, central + 42);
+        assert_eq!(&zip[local..local + 4], b"PK\x03\x04");
+        set_flag(zip, central + 8);
+        set_flag(zip, local + 6);
+        patch(&mut zip[central + 46..central + 46 + name_len]);
+        let local_name_len = u16_at(zip, local + 26);
+        patch(&mut zip[local + 30..local + 30 + local_name_len]);
+        central = next;
+    }
+}
+
+/// A ZIP member name is read from its stored bytes as a tar member's is: flagged UTF-8 but
+/// not (a Latin-1 byte), it is read with the byte as %XX and its machine told so, where the
+/// crate's lossy decoding would give U+FFFD and read two such folders as one; UTF-8 stored
+/// without the flag (as many writers do) is read as UTF-8, not as CP437 mojibake.
+#[test]
+fn zip_names_are_read_from_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = "win10-pending-driver-update";
+    let mut members = Vec::new();
+    // Two folders whose stored names differ only in bytes that are not UTF-8 (written here as
+    // `\u{e9}` and `\u{e8}`, two UTF-8 bytes each, then patched to one Latin-1 byte and a `%`).
+    for folder in ["h\u{e9}l\u{e8}ne", "h\u{e8}l\u{e9}ne"] {
+        for hive in ["SYSTEM", "SOFTWARE"] {
+            members.push((format!("{folder}/Windows/System32/config/{hive}"), fixture(source, hive)));
+        }
+    }
+    let refs: Vec<(&str, Vec<u8>)> = members.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let mut zip = zip_of(&refs, CompressionMethod::Deflated);
+    patch_zip_names(&mut zip, true, |name| {
+        for (utf8, latin1) in [(&b"\xc3\xa9"[..], &b"\xe9%"[..]), (&b"\xc3\xa8"[..], &b"\xe8%"[..])] {
+            while let Some(at) = name.windows(2).position(|w| w == utf8) {
+                name[at..at + 2].copy_from_slice(latin1);
+            }
+        }
+    });
+    let path = write(dir.path(), "latin1.zip", &zip);
+    let discovery = discover(std::slice::from_ref(&path));
+    let labels: Vec<&str> = discovery.machines.iter().map(|m| m.label.as_str()).collect();
+    // The `zip` crate keeps one member per name as it decodes names (lossily), so of the two
+    // folders one is read (the later, as extracting leaves it) and the other listed, by its
+    // bytes, as not read: never merged, never dropped without a word.
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    let (read, hidden) = ("h%E8%25l%E9%25ne", "h%E9%25l%E8%25ne");
+    let report = scan_machine(machine(&discovery, &format!("[{read}]")), &ScanOptions::default());
+    let healthy = scan_folder_of(source);
+    assert_eq!(outcome(&report), healthy);
+    let warnings: Vec<&String> = report.hives.iter().flat_map(|h| &h.warnings).collect();
+    for hive in ["SYSTEM", "SOFTWARE"] {
+        let said =
+            format!("latin1.zip/{read}/Windows/System32/config/{hive}: the member's name in the archive is not UTF-8");
+        assert!(warnings.iter().any(|w| w.contains(&said)), "{warnings:#?}");
+        assert!(
+            discovery
+                .skipped
+                .iter()
+                .any(|s| s.path.ends_with(&format!("latin1.zip/{hidden}/Windows/System32/config/{hive}"))
+                    && s.reason.contains("only the later one is read; this one is listed, not read")),
+            "{:#?}",
+            discovery.skipped
+        );
+    }
+
+    // Two members of exactly one name (the writer refuses that, so the second is renamed in
+    // place): the later is read, the earlier listed.
+    let twice = [
+        ("twin-a/Windows/System32/config/SYSTEM", fixture(source, "SYSTEM")),
+        ("twin-a/Windows/System32/config/SOFTWARE", fixture(source, "SOFTWARE")),
+        ("twin-b/Windows/System32/config/SYSTEM", fixture("server2019-clean", "SYSTEM")),
+    ];
+    let mut zip = zip_of(&twice, CompressionMethod::Deflated);
+    patch_zip_names(&mut zip, false, |name| {
+        if name.starts_with(b"twin-b") {
+            name[5] = b'a';
+        }
+    });
+    let path = write(dir.path(), "twice.zip", &zip);
+    let discovery = discover(std::slice::from_ref(&path));
+    assert_eq!(discovery.machines.len(), 1, "{discovery:#?}");
+    let report = scan_machine(&discovery.machines[0], &ScanOptions::default());
+    let later = scan_folder_of("server2019-clean");
+    assert_eq!(report.computer_name.as_deref(), later["computer"].as_str(), "the later SYSTEM is read");
+    assert_ne!(later["computer"], healthy["computer"], "the two SYSTEMs differ");
+    assert!(
+        discovery.skipped.iter().any(|s| s.path.ends_with("twice.zip/twin-a/Windows/System32/config/SYSTEM")
+            && s.reason.contains("only the later one is read")),
+        "{:#?}",
+        discovery.skipped
+    );
+
+    let members: Vec<(String, Vec<u8>)> = ["SYSTEM", "SOFTWARE"]
+        .iter()
+        .map(|hive| (format!("caf\u{e9}/Windows/System32/config/{hive}"), fixture(source, hive)))
+        .collect();
+    let refs: Vec<(&str, Vec<u8>)> = members.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let mut zip = zip_of(&refs, CompressionMethod::Deflated);
+    patch_zip_names(&mut zip, false, |_| {});
+    let path = write(dir.path(), "unflagged.zip", &zip);
+    let discovery = discover(std::slice::from_ref(&path));
+    let labels: Vec<&str> = discovery.machines.iter().map(|m| m.label.as_str()).collect();
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    assert!(labels[0].ends_with("[caf\u{e9}]"), "UTF-8 without the flag read as UTF-8: {labels:?}");
+    let report = scan_machine(&discovery.machines[0], &ScanOptions::default());
+    assert_eq!(outcome(&report), healthy);
+    assert!(report.hives.iter().all(|h| h.warnings.iter().all(|w| !w.contains("not UTF-8"))), "{:#?}", report.hives);
+}
+
 /// Cuts and flips bytes of each format: never a panic, and any machine that still comes out
 /// either matches the intact one, carries an error, or is unknown (corruption is never read
 /// as absence).

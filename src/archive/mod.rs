@@ -183,15 +183,16 @@ impl Index {
                 Some(existing) if existing.kind == EntryKind::Directory => self
                     .notes
                     .push((name.to_string(), "a file with the name of a folder of the archive: not read".to_string())),
-                Some(_) if matches!(location, Location::Zip(_)) => self.notes.push((
-                    name.to_string(),
-                    "a second member with this name (case-insensitively): only the first is read".to_string(),
-                )),
                 Some(_) => {
-                    // tar semantics: a later member of the same name replaces the earlier one.
+                    // A later member of the same name replaces the earlier one, as extracting
+                    // the archive leaves it (tar, unzip; and the `zip` crate keeps the last
+                    // of exactly equal names, so ZIP names equal but for case follow the same
+                    // rule).
                     self.notes.push((
                         name.to_string(),
-                        "stored twice in the tar archive: the later copy is read, as tar extracts it".to_string(),
+                        "stored twice in the archive (names compared case-insensitively): the later copy is read, \
+                         as extracting the archive leaves it"
+                            .to_string(),
                     ));
                     self.members.insert(key, member);
                 }

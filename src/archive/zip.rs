@@ -7,13 +7,13 @@
 //! member's size, and its expansion ratio.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use ::zip::result::ZipError;
 use ::zip::ZipArchive;
 
-use crate::archive::{ArchiveError, Index, Location, MemberReader, MAX_ENTRIES};
+use crate::archive::{member_name, ArchiveError, Index, Location, MemberName, MemberReader, MAX_ENTRIES};
 use crate::source::{EntryKind, FileProblem};
 
 /// No real member expands more than this (hives compress about 3:1 to 20:1, a mostly empty
@@ -30,8 +30,8 @@ fn damaged(detail: impl std::fmt::Display) -> ArchiveError {
 }
 
 /// The member count and central-directory size the end records claim, checked against the
-/// file's length before the `zip` crate allocates for them.
-fn check_end_record(file: &mut File, len: u64) -> Result<(), ArchiveError> {
+/// file's length before the `zip` crate allocates for them; returns the count.
+fn check_end_record(file: &mut File, len: u64) -> Result<u64, ArchiveError> {
     let tail_len = len.min(65_557);
     let mut tail = vec![0u8; tail_len as usize];
     file.seek(SeekFrom::Start(len - tail_len))?;
@@ -71,7 +71,48 @@ fn check_end_record(file: &mut File, len: u64) -> Result<(), ArchiveError> {
             "ZIP archive with {count} members: more than the {MAX_ENTRIES} read (split the collection)"
         )));
     }
-    Ok(())
+    Ok(count)
+}
+
+/// The name of each central-directory entry from `start`, as this module reads names
+/// ([`crate::source::name_text`] of the stored bytes, or of the Info-ZIP Unicode Path field
+/// when there is one, as the crate takes it). Walked only when the crate holds fewer members
+/// than the end record counts; reads stop at `count` entries or the first damaged header.
+fn central_directory_names(file: &mut File, start: u64, count: u64) -> io::Result<Vec<String>> {
+    file.seek(SeekFrom::Start(start))?;
+    let mut reader = io::BufReader::new(file);
+    let mut names = Vec::new();
+    for _ in 0..count {
+        let mut header = [0u8; MIN_CENTRAL_HEADER as usize];
+        reader.read_exact(&mut header)?;
+        if &header[..4] != b"PK\x01\x02" {
+            break;
+        }
+        let u16_at = |o: usize| u16::from_le_bytes([header[o], header[o + 1]]) as usize;
+        // At most 64 KiB each: the lengths are 16-bit fields.
+        let mut name = vec![0u8; u16_at(28)];
+        let mut extra = vec![0u8; u16_at(30)];
+        reader.read_exact(&mut name)?;
+        reader.read_exact(&mut extra)?;
+        io::copy(&mut (&mut reader).take(u16_at(32) as u64), &mut io::sink())?;
+        names.push(crate::source::name_text(unicode_path(&extra).unwrap_or(&name)).0);
+    }
+    Ok(names)
+}
+
+/// The UTF-8 name of an Info-ZIP Unicode Path extra field (0x7075, version 1), if any.
+fn unicode_path(extra: &[u8]) -> Option<&[u8]> {
+    let mut rest = extra;
+    while rest.len() >= 4 {
+        let id = u16::from_le_bytes([rest[0], rest[1]]);
+        let size = u16::from_le_bytes([rest[2], rest[3]]) as usize;
+        let body = rest.get(4..4 + size)?;
+        if id == 0x7075 && body.first() == Some(&1) && body.len() >= 5 {
+            return Some(&body[5..]);
+        }
+        rest = &rest[4 + size..];
+    }
+    None
 }
 
 pub(crate) struct ZipMembers {
@@ -80,10 +121,13 @@ pub(crate) struct ZipMembers {
 
 pub(crate) fn open(path: &Path) -> Result<(Index, ZipMembers), ArchiveError> {
     let (mut file, meta) = crate::input::open_regular(path)?;
-    check_end_record(&mut file, meta.len())?;
+    let count = check_end_record(&mut file, meta.len())?;
     file.seek(SeekFrom::Start(0))?;
+    // A second handle on the same read-only open, for the directory walk below.
+    let mut walker = file.try_clone()?;
     let mut archive = ZipArchive::new(file).map_err(damaged)?;
     let mut index = Index::default();
+    let mut names = Vec::with_capacity(archive.len());
     for number in 0..archive.len() {
         let member = archive.by_index_raw(number).map_err(|e| damaged(format!("member {number}: {e}")))?;
         let kind = if member.is_dir() {
@@ -93,10 +137,57 @@ pub(crate) fn open(path: &Path) -> Result<(Index, ZipMembers), ArchiveError> {
         } else {
             EntryKind::File
         };
-        let name = member.name().to_string();
+        // The name from the stored bytes, not the crate's: it decodes a name flagged UTF-8
+        // lossily (each invalid byte U+FFFD, so two names can read as one) and an unflagged
+        // one as CP437, while writers without the flag mostly store UTF-8 or the Windows code
+        // page. Read as tar members and host files are read (UTF-8 kept, any other byte %XX),
+        // the same collection gets the same labels however it was packed, and nothing merges.
+        // (The Info-ZIP Unicode Path field, when present, is already in `name_raw`.)
+        let (name, utf8) = crate::source::name_text(member.name_raw());
+        if !utf8 {
+            if let MemberName::Inside(components) = member_name(&name) {
+                index.not_utf8.push(components.join("/"));
+            }
+        }
         index.add(&name, kind, member.size(), member.compressed_size(), Location::Zip(number));
+        names.push(name);
+    }
+    if (archive.len() as u64) < count {
+        note_hidden_members(&mut walker, archive.central_directory_start(), count, names, &mut index)?;
     }
     Ok((index, ZipMembers { archive }))
+}
+
+/// The `zip` crate keeps one member per name (as it decodes the name: lossy UTF-8 or CP437),
+/// the last one stored, so members sharing a name, or whose names differ only in bytes that
+/// are not UTF-8, are not in its list at all. Each is found here in the central directory and
+/// listed as not read, so that an archive never hides a member silently.
+fn note_hidden_members(
+    file: &mut File,
+    start: u64,
+    count: u64,
+    listed: Vec<String>,
+    index: &mut Index,
+) -> Result<(), ArchiveError> {
+    let stored = central_directory_names(file, start, count)?;
+    let mut remaining: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for name in listed {
+        *remaining.entry(name).or_default() += 1;
+    }
+    // The crate keeps the last copy of each name, so the earlier ones are the hidden ones:
+    // walk the directory from its end.
+    for name in stored.iter().rev() {
+        match remaining.get_mut(name) {
+            Some(left) if *left > 0 => *left -= 1,
+            _ => index.note(
+                name,
+                "a member the ZIP reader cannot tell apart from a later one of the same name (or of a name differing \
+                 only in bytes that are not UTF-8): only the later one is read; this one is listed, not read"
+                    .to_string(),
+            ),
+        }
+    }
+    Ok(())
 }
 
 fn problem(error: ZipError) -> FileProblem {
