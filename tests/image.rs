@@ -468,11 +468,8 @@ fn container_formats_name_the_conversion_command() {
     let cases: [(&str, &[u8], &str); 4] = [
         // VHDX is read in place (tests/containers.rs): a damaged one says so.
         ("disk.vhdx", b"vhdxfile\0\0\0\0", "damaged or truncated VHDX"),
-        (
-            "disk.qcow2",
-            b"QFI\xfb\0\0\0\x03",
-            "QCOW/QCOW2 (QEMU) image, not a raw disk image: convert it to a raw image with `qemu-img convert -O raw",
-        ),
+        // QCOW2 is read in place (tests/vhd_qcow2.rs): a damaged one says so.
+        ("disk.qcow2", b"QFI\xfb\0\0\0\x03", "damaged or truncated QCOW2 image: cluster_bits 0"),
         // E01 is read in place (tests/containers.rs); a damaged one names the segment check.
         ("disk.E01", b"EVF\x09\x0d\x0a\xff\x00\x01\x01\0", "damaged or incomplete EWF image"),
         // VMDK is read in place (tests/vmdk.rs): a descriptor without extents says so.
@@ -506,16 +503,15 @@ fn container_formats_name_the_conversion_command() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(report["machines"][0]["verdict"], "pending");
 
-    // Next to a good image the run goes on and says it is incomplete.
+    // Next to a good image the run goes on and says it is incomplete; VDI is still refused
+    // with the command that converts it.
+    let vdi = dir.path().join("disk.vdi");
+    let mut head = b"<<< Oracle VM VirtualBox Disk Image >>>\n".to_vec();
+    head.resize(64 << 10, 0);
+    std::fs::write(&vdi, head).unwrap();
     let good = dir.path().join("c.img");
     std::fs::write(&good, volume("windows")).unwrap();
-    let output = rebootscan(&[
-        "scan",
-        good.to_str().unwrap(),
-        dir.path().join("disk.qcow2").to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
+    let output = rebootscan(&["scan", good.to_str().unwrap(), vdi.to_str().unwrap(), "--format", "json"]);
     assert_eq!(output.status.code(), Some(3));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["machines"].as_array().unwrap().len(), 1);

@@ -1,12 +1,12 @@
-//! Image containers that are not raw, recognised by their magic: EWF, VHDX, VMDK and VHD are
-//! read in place ([`crate::image::ewf`], [`crate::image::vhdx`], [`crate::image::vmdk`],
-//! [`crate::image::vhd`]); the others
+//! Image containers that are not raw, recognised by their magic: EWF, VHDX, VMDK, VHD and
+//! QCOW2 are read in place ([`crate::image::ewf`], [`crate::image::vhdx`],
+//! [`crate::image::vmdk`], [`crate::image::vhd`], [`crate::image::qcow2`]); the others (VDI)
 //! are refused with the command that converts them instead of getting "no partition table".
 //!
 //! Formats without a reader here are refused with the command that converts them; the
 //! conversion tools are mature and verify what they convert.
 
-/// A container format that has to be converted to raw first.
+/// A container format recognised by its magic (read in place or refused, see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
     Ewf,

@@ -7,15 +7,16 @@
 //! hive and log bytes go through [`crate::load::HiveFile::from_shared`] and the normal
 //! rules, verdict and report; [`machine`] then adds the PE file versions ([`pe_version`]) of
 //! the staged and current files of every pending rename. Containers (E01, VHD(X), VMDK,
-//! QCOW2, VDI) are recognised ([`container`]); E01, VHDX, VMDK and VHD are read in place
-//! ([`ewf`], [`vhdx`], [`vmdk`], [`vhd`]), the others are refused with the command that
-//! converts them.
+//! QCOW2, VDI) are recognised ([`container`]); E01, VHDX, VMDK, VHD and QCOW2 are read in
+//! place ([`ewf`], [`vhdx`], [`vmdk`], [`vhd`], [`qcow2`]); VDI is refused with the
+//! command that converts them.
 
 pub mod container;
 pub mod ewf;
 pub mod machine;
 pub mod partition;
 pub mod pe_version;
+pub mod qcow2;
 pub mod source;
 pub mod vhd;
 pub mod vhdx;

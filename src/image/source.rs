@@ -182,6 +182,9 @@ pub fn open_image(spec: &ImageSpec) -> Result<Box<dyn BlockSource>, OpenImageErr
             drop(image);
             Ok(Box::new(crate::image::vmdk::VmdkImage::open(&spec.path).map_err(OpenImageError::Io)?))
         }
+        Some(Container::Qcow) => {
+            Ok(Box::new(crate::image::qcow2::QcowImage::open(image, &display, &spec.path).map_err(OpenImageError::Io)?))
+        }
         Some(container) => Err(OpenImageError::Container(container)),
     }
 }
