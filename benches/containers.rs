@@ -11,7 +11,9 @@
 //! Prints a Markdown section for benches/RESULTS.md (between its `containers` markers, inside the
 //! analysis block that the scale benchmark keeps). VMDK rows: the same volume as a
 //! monolithicSparse and a streamOptimized VMDK (`fixtures/containers/windows*.vmdk`, qemu-img,
-//! 64 KiB grains, the latter deflate-compressed).
+//! 64 KiB grains, the latter deflate-compressed). QCOW2 rows: the same volume as a QCOW2 v3
+//! (`windows.qcow2`) and with deflate-compressed clusters (`windows-compressed.qcow2`),
+//! qemu-img, 64 KiB clusters.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -98,6 +100,10 @@ fn main() {
     let stream = dir.path().join("windows-stream.vmdk");
     gunzip_to(&root.join("fixtures/containers/windows.vmdk.gz"), &vmdk);
     gunzip_to(&root.join("fixtures/containers/windows-stream.vmdk.gz"), &stream);
+    let qcow2 = dir.path().join("windows.qcow2");
+    let qcow2_compressed = dir.path().join("windows-compressed.qcow2");
+    gunzip_to(&root.join("fixtures/containers/windows.qcow2.gz"), &qcow2);
+    gunzip_to(&root.join("fixtures/containers/windows-compressed.qcow2.gz"), &qcow2_compressed);
     let can_drop = drop_caches();
     let runs = 7;
     let forms = [
@@ -105,6 +111,8 @@ fn main() {
         ("E01 (deflate, 32 KiB chunks)", &e01),
         ("VMDK monolithicSparse (64 KiB grains)", &vmdk),
         ("VMDK streamOptimized (deflate, 64 KiB grains)", &stream),
+        ("QCOW2 v3 (64 KiB clusters)", &qcow2),
+        ("QCOW2 v3 compressed (deflate, 64 KiB clusters)", &qcow2_compressed),
     ];
     let figures: Vec<(&str, Figures)> =
         forms.iter().map(|(name, path)| (*name, measure(path, runs, can_drop))).collect();

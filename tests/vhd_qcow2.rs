@@ -269,12 +269,13 @@ fn vhd_from_the_command_line() {
 
 /// Every readable QCOW2 fixture: v3, v2 (compat 0.10), extended L2 entries (subclusters),
 /// deflate- and zstd-compressed clusters.
-const QCOW2_FORMS: [(&str, &str); 5] = [
+const QCOW2_FORMS: [(&str, &str); 6] = [
     ("windows.qcow2", "windows.ntfs"),
     ("windows-v2.qcow2", "windows.ntfs"),
     ("windows-subclusters.qcow2", "windows.ntfs"),
     ("dirty-compressed.qcow2", "dirty.ntfs"),
     ("dirty-zstd.qcow2", "dirty.ntfs"),
+    ("windows-compressed.qcow2", "windows.ntfs"),
 ];
 
 #[test]
@@ -387,6 +388,18 @@ fn qcow2_that_cannot_be_read_as_a_plain_disk_is_refused_with_what_to_do() {
             m[at + 24..at + 32].fill(0);
         })
     };
+    // The same, behind an unknown 5,000-byte extension: the name lies past the first 4 KiB.
+    let far_data_file = patched(&|m| {
+        m[79] |= 1 << 2;
+        let at = layout.extensions_end;
+        m[at..at + 4].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+        m[at + 4..at + 8].copy_from_slice(&5000u32.to_be_bytes());
+        let at = at + 8 + 5000;
+        m[at..at + 4].copy_from_slice(&0x4441_5441u32.to_be_bytes());
+        m[at + 4..at + 8].copy_from_slice(&8u32.to_be_bytes());
+        m[at + 8..at + 16].copy_from_slice(b"far.data");
+        m[at + 16..at + 24].fill(0);
+    });
     // Bit 9 set, and the feature name table's entry for bit 4 renamed to bit 9.
     let unknown = patched(&|m| {
         m[78] |= 0x02;
@@ -400,6 +413,7 @@ fn qcow2_that_cannot_be_read_as_a_plain_disk_is_refused_with_what_to_do() {
         ("aes.qcow2", aes, vec!["AES-encrypted", "does not decrypt"]),
         ("data.qcow2", data_file(0), vec!["external data file", "disk.data (missing)", "with the data file in place"]),
         ("raw-data.qcow2", data_file(2), vec!["disk.data (missing)", "is a raw image of the disk: scan"]),
+        ("far-data.qcow2", far_data_file, vec!["far.data (missing)"]),
         ("unknown.qcow2", unknown, vec!["incompatible feature bit(s) 9 (\"extended L2 entries\")", "-O raw"]),
         ("version1.qcow2", version1, vec!["QCOW version 1", "qemu-img convert -O raw"]),
     ]);

@@ -156,8 +156,9 @@ struct Header {
     incompatible_names: Vec<(u8, String)>,
 }
 
-/// Parses the first cluster (`head`, the first bytes of the file up to one cluster).
-fn parse_header(head: &[u8], display: &str) -> io::Result<Header> {
+/// Parses the start of the file, `head`: the whole first cluster (or file) when `whole`,
+/// else its first bytes, and then `Ok(None)` when the header or its extensions go on past them.
+fn parse_header(head: &[u8], whole: bool, display: &str) -> io::Result<Option<Header>> {
     if !head.starts_with(MAGIC) {
         return Err(damaged(display, "no QCOW magic (`QFI\\xfb`) at byte 0"));
     }
@@ -211,6 +212,9 @@ fn parse_header(head: &[u8], display: &str) -> io::Result<Header> {
             ));
         }
         if header_len as usize > head.len() {
+            if !whole {
+                return Ok(None);
+            }
             return Err(damaged(display, format!("header_length {header_len}, the file has {} bytes", head.len())));
         }
         let compression_type = if header_len > 104 { head[104] } else { 0 };
@@ -236,19 +240,23 @@ fn parse_header(head: &[u8], display: &str) -> io::Result<Header> {
             ));
         }
     }
-    parse_extensions(&mut header, &head[header_len as usize..], display)?;
-    Ok(header)
+    let complete = parse_extensions(&mut header, &head[header_len as usize..], whole, display)?;
+    Ok(complete.then_some(header))
 }
 
-/// The header extensions after the header, up to the end marker or the end of the first cluster.
-fn parse_extensions(header: &mut Header, mut area: &[u8], display: &str) -> io::Result<()> {
+/// The header extensions after the header, up to the end marker or the end of the first
+/// cluster. `Ok(false)` when `area` ends first and is not `whole` (the rest of the cluster is needed).
+fn parse_extensions(header: &mut Header, mut area: &[u8], whole: bool, display: &str) -> io::Result<bool> {
     while area.len() >= 8 {
         let (kind, len) = (be_u32(area, 0), be_u32(area, 4) as usize);
         if kind == EXTENSION_END {
-            return Ok(());
+            return Ok(true);
         }
         let padded = len.div_ceil(8).saturating_mul(8);
         let Some(data) = area.get(8..8 + len) else {
+            if !whole {
+                return Ok(false);
+            }
             return Err(damaged(
                 display,
                 format!("header extension {kind:#010x} of {len} bytes runs past the first cluster"),
@@ -270,7 +278,7 @@ fn parse_extensions(header: &mut Header, mut area: &[u8], display: &str) -> io::
         area = area.get(8 + padded..).unwrap_or_default();
     }
     // The first cluster ends without an end marker: qemu reads no further either.
-    Ok(())
+    Ok(whole)
 }
 
 /// Where a file the header names (backing or data file) is: relative names are relative to
@@ -428,12 +436,22 @@ impl<S: BlockSource> QcowImage<S> {
         if available < prefix.len() {
             return Err(damaged(display, format!("a QCOW header needs 72 bytes, the file has {file_len}")));
         }
-        // The first cluster holds the header and its extensions; cluster_bits is checked
-        // before it sizes anything.
+        // The first cluster holds the header and its extensions (cluster_bits is checked before
+        // it sizes anything): its first 4 KiB hold them in practice, the rest is read only
+        // when they go on past that.
         let cluster_bits = be_u32(&prefix, 20).clamp(MIN_CLUSTER_BITS, MAX_CLUSTER_BITS);
-        let mut head = vec![0u8; file_len.min(1u64 << cluster_bits) as usize];
-        read_file_exact(&mut file, display, 0, &mut head, "first cluster")?;
-        let header = parse_header(&head, display)?;
+        let first_cluster = file_len.min(1u64 << cluster_bits);
+        let mut head = vec![0u8; first_cluster.min(TABLE_PAGE) as usize];
+        read_file_exact(&mut file, display, 0, &mut head, "header")?;
+        let header = match parse_header(&head, head.len() as u64 == first_cluster, display)? {
+            Some(header) => header,
+            None => {
+                head = vec![0u8; first_cluster as usize];
+                read_file_exact(&mut file, display, 0, &mut head, "first cluster")?;
+                parse_header(&head, true, display)?
+                    .ok_or_else(|| damaged(display, "the header extensions do not end in the first cluster"))?
+            }
+        };
         drop(head);
         refuse_unreadable(&mut file, &header, display, path)?;
         let cluster_size = 1u64 << header.cluster_bits;
