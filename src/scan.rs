@@ -251,6 +251,7 @@ fn scan_image_volume(spec: &MachineSpec, volume: &crate::image::ImageVolume, opt
     let loaded = std::mem::take(&mut opened.loaded);
     let mut report = assess(&spec.label, spec.snapshot.clone(), loaded, &options.rules);
     report.source = source_of(spec);
+    report.container = opened.container.take();
     opened.annotate(&mut report.findings);
     report.inputs = std::mem::take(&mut opened.inputs);
     let mut errors = std::mem::take(&mut opened.errors);
@@ -358,6 +359,7 @@ pub fn assess(
     let mut report = MachineReport {
         machine: label.to_string(),
         source: String::new(),
+        container: None,
         snapshot,
         computer_name: evidence.context.computer_name.clone(),
         duplicate_of: None,

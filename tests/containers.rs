@@ -108,14 +108,23 @@ fn e01_mutations_never_pass_for_evidence() {
     assert!(count > 300, "{count}");
 }
 
-/// A case folder as it arrives: a KAPE output folder, a Velociraptor collection ZIP and an
-/// E01, in one run, one report with every machine.
+/// A case folder as it arrives: a KAPE output folder, a Velociraptor collection ZIP, an E01,
+/// a KAPE VHDX, a VMDK and a VHD, in one run, one report with every machine, each with the
+/// verdict and findings of its raw form (the hive folder, or the raw NTFS volume).
 #[test]
 fn mixed_case_folder_gives_one_report_with_every_machine() {
     let dir = tempfile::tempdir().unwrap();
+    let case = dir.path().join("case");
+    let raw = dir.path().join("raw");
     let machines = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/machines");
-    let kape = dir.path().join("kape/HOST1/C/Windows/System32/config");
+    let kape = case.join("kape/HOST1/C/Windows/System32/config");
     std::fs::create_dir_all(&kape).unwrap();
+    for (folder, machine) in [("server2019", "server2019-clean"), ("win11", "win11-cbs-reboot-pending")] {
+        std::fs::create_dir_all(raw.join(folder)).unwrap();
+        for hive in ["SYSTEM", "SOFTWARE"] {
+            std::fs::copy(machines.join(machine).join(hive), raw.join(folder).join(hive)).unwrap();
+        }
+    }
     for hive in ["SYSTEM", "SOFTWARE"] {
         std::fs::copy(machines.join("server2019-clean").join(hive), kape.join(hive)).unwrap();
     }
@@ -126,29 +135,60 @@ fn mixed_case_folder_gives_one_report_with_every_machine() {
         zip.write_all(&std::fs::read(machines.join("win11-cbs-reboot-pending").join(hive)).unwrap()).unwrap();
     }
     let zip = zip.finish().unwrap().into_inner().into_inner();
-    write(dir.path(), "Collection-WKS7_corp_example_com-2026-12-02T10_00_00Z.zip", &zip);
-    write(dir.path(), "laptop.E01", &fixture("containers", "windows.E01"));
-    write(dir.path(), "2026-12-02T101500_WKS9.vhdx", &fixture("containers", "kape.vhdx"));
+    write(&case, "Collection-WKS7_corp_example_com-2026-12-02T10_00_00Z.zip", &zip);
+    write(&case, "laptop.E01", &fixture("containers", "windows.E01"));
+    write(&case, "2026-12-02T101500_WKS9.vhdx", &fixture("containers", "kape.vhdx"));
+    write(&case, "esx-guest.vmdk", &fixture("containers", "windows.vmdk"));
+    write(&case, "hyperv-gen1.vhd", &fixture("containers", "dirty-fixed.vhd"));
+    for volume in ["windows.ntfs", "dirty.ntfs"] {
+        write(&raw, volume, &fixture("images", volume));
+    }
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
         .args(["scan", "--format", "json"])
-        .arg(dir.path())
+        .arg(&case)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let document: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-    let machines: Vec<(String, String)> = document["machines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["machine"].as_str().unwrap().to_string(), m["verdict"].as_str().unwrap().to_string()))
-        .collect();
-    let verdict_of = |end: &str| machines.iter().find(|(label, _)| label.ends_with(end)).map(|(_, v)| v.as_str());
-    assert_eq!(machines.len(), 4, "{machines:?}");
-    assert_eq!(verdict_of("WKS9.vhdx [partition 1]/C"), Some("pending"), "{machines:?}");
-    assert_eq!(verdict_of("kape/HOST1"), Some("not_pending"), "{machines:?}");
-    assert_eq!(verdict_of("2026-12-02T10_00_00Z.zip [/]"), Some("pending"), "{machines:?}");
-    assert_eq!(verdict_of("laptop.E01 [volume]"), Some("pending"), "{machines:?}");
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let labels: Vec<String> =
+        document["machines"].as_array().unwrap().iter().map(|m| m["machine"].as_str().unwrap().to_string()).collect();
+    assert_eq!(labels.len(), 6, "{labels:?}");
+
+    // Each machine of the run against its raw form, scanned alone.
+    let (_, reports) = scan_one(&case);
+    assert_eq!(reports.iter().map(|r| r.machine.clone()).collect::<Vec<_>>(), labels, "the run's machines");
+    // The dirty volume's hives have no logs beside them: an error, so exit 3 (as its raw form).
+    let status = if reports.iter().any(|r| !r.errors.is_empty()) { 3 } else { 0 };
+    assert_eq!(output.status.code(), Some(status), "{}", String::from_utf8_lossy(&output.stderr));
+    let raw_outcome = |path: &Path| {
+        let (discovery, raw_reports) = scan_one(path);
+        assert_eq!(raw_reports.len(), 1, "{discovery:#?}");
+        outcome(&raw_reports[0])
+    };
+    let forms: [(&str, &str, bool); 6] = [
+        ("kape/HOST1", "server2019", true),
+        ("2026-12-02T10_00_00Z.zip [/]", "win11", true),
+        ("laptop.E01 [volume]", "windows.ntfs", true),
+        // KAPE collected the hives but not the files behind the renames: their states differ.
+        ("WKS9.vhdx [partition 1]/C", "windows.ntfs", false),
+        ("esx-guest.vmdk [volume]", "windows.ntfs", true),
+        ("hyperv-gen1.vhd [volume]", "dirty.ntfs", true),
+    ];
+    let mut verdicts = Vec::new();
+    for (end, form, whole) in forms {
+        let report = reports.iter().find(|r| r.machine.ends_with(end)).unwrap_or_else(|| panic!("{end}: {labels:?}"));
+        let (got, want) = (outcome(report), raw_outcome(&raw.join(form)));
+        if whole {
+            assert_eq!(got, want, "{end}");
+        } else {
+            for field in ["verdict", "reason", "computer", "build", "errors"] {
+                assert_eq!(got[field], want[field], "{end}: {field}");
+            }
+        }
+        verdicts.push(report.verdict);
+    }
+    // Both verdicts occur, so the comparison could tell them apart.
+    assert!(verdicts.contains(&Verdict::Pending) && verdicts.contains(&Verdict::NotPending), "{verdicts:?}");
 }
 
 #[test]
@@ -319,7 +359,11 @@ fn differencing_vhdx_error_names_its_parent() {
         }
     }
     let utf16 = |s: &str| s.encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<u8>>();
-    let pairs = [("parent_linkage", "{0badc0de-0000-4000-8000-000000000012}"), ("relative_path", ".\\parent.vhdx")];
+    let pairs = [
+        ("parent_linkage", "{0badc0de-0000-4000-8000-000000000012}"),
+        ("relative_path", ".\\parent.vhdx"),
+        ("absolute_win32_path", "C:\\VMs\\par\u{1b}[2Jent.vhdx"),
+    ];
     let mut item = vec![0u8; 20 + 12 * pairs.len()];
     item[18..20].copy_from_slice(&(pairs.len() as u16).to_le_bytes());
     for (n, (key, value)) in pairs.iter().enumerate() {
@@ -350,8 +394,25 @@ fn differencing_vhdx_error_names_its_parent() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("child.vhdx: a differencing VHDX"), "{stderr}");
-    assert!(stderr.contains(r#"its parent is relative_path ".\\parent.vhdx""#), "{stderr}");
+    // The paths as written: one backslash each, only the control character escaped.
+    assert!(
+        stderr.contains(
+            r#"its parent is relative_path ".\parent.vhdx", absolute_win32_path "C:\VMs\par\x{1b}[2Jent.vhdx""#
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
     assert!(stderr.contains("merge the chain first"), "{stderr}");
+    let alone = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
+        .arg("scan")
+        .arg(dir.path().join("child.vhdx"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&alone.stderr);
+    assert_eq!(alone.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines[0].contains("child.vhdx: a differencing VHDX") && lines[0].contains("its parent is"), "{stderr}");
+    assert!(lines.last().unwrap().starts_with("rebootscan: error: no machine to scan"), "{stderr}");
 }
 
 /// A KAPE container (make-containers.sh --only kape): an MBR disk with one NTFS partition at
@@ -386,4 +447,285 @@ fn kape_vhdx_gives_the_machine_of_its_collected_tree() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("kape.vhdx [partition 1]/C") && stdout.contains("verdict: PENDING"), "{stdout}");
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The EWF `header` section of `image` (its data offset and length): the section chain from
+/// byte 13, each descriptor naming its type, the next descriptor and its size.
+fn ewf_section(image: &[u8], kind: &[u8]) -> (usize, usize) {
+    let mut at = 13usize;
+    loop {
+        let name = &image[at..at + 16];
+        let next = u64::from_le_bytes(image[at + 16..at + 24].try_into().unwrap()) as usize;
+        let size = u64::from_le_bytes(image[at + 24..at + 32].try_into().unwrap()) as usize;
+        if name.starts_with(kind) && name[kind.len()] == 0 {
+            return (at + 76, size - 76);
+        }
+        assert!(next > at, "no {} section", String::from_utf8_lossy(kind));
+        at = next;
+    }
+}
+
+/// The tab-separated fields of an EWF header text, by their codes (`c` case number, …).
+fn ewf_header_fields(text: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    lines[2].split('\t').zip(lines[3].split('\t')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn inflate(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::ZlibDecoder::new(bytes), &mut text).unwrap();
+    text
+}
+
+fn rebootscan(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan")).args(args).output().unwrap()
+}
+
+/// What an E01 says about its acquisition reaches every view: the JSON has the header's
+/// fields and the stored MD5 exactly as the file holds them (read here straight from its
+/// `header` and `hash` sections), marked not verified; the text report shows them; a raw
+/// volume has no container.
+#[test]
+fn e01_case_metadata_and_stored_hash_are_reported_not_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = fixture("containers", "windows.E01");
+    let path = write(dir.path(), "windows.E01", &image);
+    let (data, len) = ewf_section(&image, b"header");
+    let fields = ewf_header_fields(&inflate(&image[data..data + len]));
+    let field = |code: &str| fields.iter().find(|(k, _)| k == code).map(|(_, v)| v.clone()).unwrap();
+    let (hash, _) = ewf_section(&image, b"hash");
+    let md5: String = image[hash..hash + 16].iter().map(|b| format!("{b:02x}")).collect();
+
+    let output = rebootscan(&["scan".as_ref(), "--format".as_ref(), "json".as_ref(), path.as_os_str()]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let container = &json["machines"][0]["container"];
+    assert_eq!(container["format"], "E01");
+    assert_eq!(container["path"], path.display().to_string());
+    assert_eq!(container["segments"], 1);
+    let acquisition = &container["acquisition"];
+    for (key, code) in [
+        ("case_number", "c"),
+        ("evidence_number", "n"),
+        ("description", "a"),
+        ("examiner", "e"),
+        ("notes", "t"),
+        ("software", "av"),
+        ("os", "ov"),
+    ] {
+        assert_eq!(acquisition[key], field(code), "{key}");
+    }
+    // `2026 12 2 5 37 45` as stored, `2026-12-02 05:37:45` shown.
+    let stored_date: Vec<u32> = field("m").split(' ').map(|p| p.parse().unwrap()).collect();
+    let shown = acquisition["acquisition_date"].as_str().unwrap();
+    let shown_date: Vec<u32> = shown.split(['-', ' ', ':']).map(|p| p.parse().unwrap()).collect();
+    assert_eq!(shown_date, stored_date, "{shown}");
+    assert_eq!(container["stored_hashes"], serde_json::json!({"md5": md5, "sha1": null, "verified": false}));
+    assert!(container["notes"].to_string().contains("did not verify"), "{container}");
+
+    let text = rebootscan(&["scan".as_ref(), path.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains(&format!("container: E01 {}", path.display())), "{stdout}");
+    assert!(stdout.contains(&format!("case number {}", field("c"))), "{stdout}");
+    assert!(stdout.contains(&format!("stored hashes (recorded by the acquiring tool, not verified): MD5 {md5}")));
+
+    let raw = write(dir.path(), "windows.ntfs", &fixture("images", "windows.ntfs"));
+    let output = rebootscan(&["scan".as_ref(), "--format".as_ref(), "json".as_ref(), raw.as_os_str()]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["machines"][0]["container"], serde_json::Value::Null);
+}
+
+/// A case number written to attack the analyst's tools: an escape sequence, a spreadsheet
+/// formula, markup and a bidirectional override. The E01's `header` section is re-written with
+/// it (zlib, as the acquiring tool writes it; the other free-text fields emptied so that the
+/// new stream fits the section). JSON keeps it exact; text and HTML show the control
+/// characters as `\x{…}`; CSV neutralises the formula (kept with `--csv-raw`); HTML never
+/// lets the markup out of its data.
+#[test]
+fn hostile_e01_case_metadata_is_escaped_in_every_view() {
+    const HOSTILE: &str = "=HYPERLINK(\"x\")\u{1b}[2J<script>alert(1)</script>\u{202e}";
+    let dir = tempfile::tempdir().unwrap();
+    let mut image = fixture("containers", "windows.E01");
+    let (data, len) = ewf_section(&image, b"header");
+    let text = inflate(&image[data..data + len]);
+    let mut fields = ewf_header_fields(&text);
+    for (code, value) in &mut fields {
+        match code.as_str() {
+            "c" => *value = HOSTILE.to_string(),
+            "a" | "e" | "t" | "u" => value.clear(),
+            _ => {}
+        }
+    }
+    let codes: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    let values: Vec<&str> = fields.iter().map(|(_, v)| v.as_str()).collect();
+    let new_text = format!("1\r\nmain\r\n{}\r\n{}\r\n\r\n", codes.join("\t"), values.join("\t"));
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(new_text.as_bytes()).unwrap();
+    let compressed = encoder.finish().unwrap();
+    assert!(compressed.len() <= len, "{} > {len}", compressed.len());
+    image[data..data + len].fill(0);
+    image[data..data + compressed.len()].copy_from_slice(&compressed);
+    let path = write(dir.path(), "hostile.E01", &image);
+
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec!["scan".as_ref()];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        args.push(path.as_os_str());
+        let output = rebootscan(&args);
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&run(&["--format", "json"])).unwrap();
+    assert_eq!(json["machines"][0]["container"]["acquisition"]["case_number"], HOSTILE, "JSON is exact");
+    assert_eq!(json["machines"][0]["container"]["acquisition"]["examiner"], serde_json::Value::Null);
+
+    let text = run(&[]);
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'), "raw control characters in the text report");
+    assert!(text.contains("case number =HYPERLINK(\"x\")\\x{1b}[2J<script>alert(1)</script>\\x{202e}"), "{text}");
+
+    let csv_cell = |raw: bool| {
+        let mut extra = vec!["--format", "csv"];
+        if raw {
+            extra.push("--csv-raw");
+        }
+        let out = run(&extra);
+        let mut reader = csv::Reader::from_reader(out.as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        let row = reader.records().next().unwrap().unwrap();
+        let at = |name: &str| row[header.iter().position(|h| h == name).unwrap()].to_string();
+        (at("case_number"), at("container"), at("stored_md5"))
+    };
+    let (case, container, md5) = csv_cell(false);
+    assert!(case.starts_with("'=HYPERLINK("), "formula neutralised: {case}");
+    assert_eq!((container.as_str(), md5.len()), ("E01", 32));
+    assert_eq!(csv_cell(true).0, HOSTILE, "--csv-raw keeps the stored value");
+
+    let html = dir.path().join("report.html");
+    run(&["-o", dir.path().join("report.txt").to_str().unwrap(), "--html", html.to_str().unwrap()]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<script").count(), 2, "only the data and the page's own script");
+    assert!(!page.contains("<script>alert(1)") && !page.contains('\u{1b}') && !page.contains('\u{202e}'));
+    assert!(page.contains("\\u003cscript\\u003ealert(1)\\u003c/script\\u003e\\\\x{202e}"), "escaped in the data");
+    assert!(page.contains("\\\\x{1b}[2J"), "control characters shown as in the text report");
+}
+
+/// A dirty VHDX's replayed log is reported: the LogGuid of its header, the entries of that
+/// LogGuid, their newest sequence number and the sectors written (here counted from the file
+/// itself: data descriptors, and of them those inside the BAT region), and a note in the text
+/// report. A clean VHDX has no replay.
+#[test]
+fn replayed_vhdx_log_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = fixture("containers", "dirty-log.vhdx");
+    let path = write(dir.path(), "dirty-log.vhdx", &image);
+    let u32_at = |at: usize| u32::from_le_bytes(image[at..at + 4].try_into().unwrap()) as usize;
+    let u64_at = |at: usize| u64::from_le_bytes(image[at..at + 8].try_into().unwrap()) as usize;
+    let header = [0x10000usize, 0x20000].into_iter().max_by_key(|&h| u64_at(h + 8)).unwrap();
+    let guid = &image[header + 48..header + 64];
+    let (log_offset, log_length) = (u64_at(header + 72), u32_at(header + 68));
+    let bat = (0..u32_at(0x30008))
+        .map(|n| 0x30010 + 32 * n)
+        .find(|&e| image[e..e + 16] == vhdx::region::BAT_GUID)
+        .map(|e| (u64_at(e + 16), u32_at(e + 24)))
+        .unwrap();
+    let (mut entries, mut newest, mut sectors, mut in_bat, mut zeroed) = (0, 0, 0, 0, 0);
+    for at in (log_offset..log_offset + log_length).step_by(4096) {
+        if &image[at..at + 4] != b"loge" || &image[at + 32..at + 48] != guid {
+            continue;
+        }
+        entries += 1;
+        newest = newest.max(u64_at(at + 16));
+        for n in 0..u32_at(at + 24) {
+            let d = at + 64 + 32 * n;
+            match &image[d..d + 4] {
+                b"desc" => {
+                    sectors += 1;
+                    let offset = u64_at(d + 16);
+                    in_bat += usize::from(offset >= bat.0 && offset < bat.0 + bat.1);
+                }
+                _ => zeroed += 1,
+            }
+        }
+    }
+    assert!(entries > 0 && in_bat > 0, "the fixture's log writes the BAT");
+    let guid_text = {
+        let g = guid;
+        format!(
+            "{{{:08x}-{:04x}-{:04x}-{}-{}}}",
+            u32::from_le_bytes(g[..4].try_into().unwrap()),
+            u16::from_le_bytes(g[4..6].try_into().unwrap()),
+            u16::from_le_bytes(g[6..8].try_into().unwrap()),
+            g[8..10].iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            g[10..].iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    let output = rebootscan(&["scan".as_ref(), "--format".as_ref(), "json".as_ref(), path.as_os_str()]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let container = &json["machines"][0]["container"];
+    assert_eq!(
+        container["log_replay"],
+        serde_json::json!({
+            "log_guid": guid_text,
+            "sequence_number": newest,
+            "entries": entries,
+            "sectors_written": sectors,
+            "bat_sectors_written": in_bat,
+            "ranges_zeroed": zeroed,
+        })
+    );
+    assert_eq!((container["format"].as_str(), container["disk_type"].as_str()), (Some("VHDX"), Some("dynamic")));
+    let text = String::from_utf8(rebootscan(&["scan".as_ref(), path.as_os_str()]).stdout).unwrap();
+    assert!(
+        text.contains(&format!("note: dirty VHDX: its log (LogGuid {guid_text}) was replayed in memory")),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), image, "the file is unchanged");
+
+    let clean = write(dir.path(), "windows.vhdx", &fixture("containers", "windows.vhdx"));
+    let output = rebootscan(&["scan".as_ref(), "--format".as_ref(), "json".as_ref(), clean.as_os_str()]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["machines"][0]["container"]["log_replay"], serde_json::Value::Null);
+    assert!(json["machines"][0]["container"]["disk_identifier"].as_str().unwrap().starts_with('{'));
+}
+
+/// VMDK and VHD facts as their files hold them: the VMDK's createType and CID from its
+/// embedded descriptor, the VHD's creator application and disk type from its footer.
+#[test]
+fn vmdk_and_vhd_facts_are_read_from_their_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let vmdk = fixture("containers", "windows.vmdk");
+    let vmdk_path = write(dir.path(), "windows.vmdk", &vmdk);
+    let sectors = |at: usize| u64::from_le_bytes(vmdk[at..at + 8].try_into().unwrap()) as usize * 512;
+    let (offset, size) = (sectors(28), sectors(36));
+    let descriptor = String::from_utf8_lossy(&vmdk[offset..offset + size]).to_string();
+    let value = |key: &str| {
+        descriptor
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(|v| v.trim().trim_matches('"').to_string())
+            .unwrap()
+    };
+    let vhd = fixture("containers", "windows.vhd");
+    let vhd_path = write(dir.path(), "windows.vhd", &vhd);
+    let footer = &vhd[vhd.len() - 512..];
+    let facts = |path: &Path| {
+        let output = rebootscan(&["scan".as_ref(), "--format".as_ref(), "json".as_ref(), path.as_os_str()]);
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        json["machines"][0]["container"].clone()
+    };
+    let container = facts(&vmdk_path);
+    assert_eq!(container["format"], "VMDK");
+    assert_eq!(container["disk_type"], value("createType"));
+    assert_eq!(container["content_id"], value("CID"));
+    let container = facts(&vhd_path);
+    assert_eq!(container["format"], "VHD");
+    assert_eq!(container["disk_type"], "dynamic");
+    let application = String::from_utf8_lossy(&footer[28..32]).trim().to_string();
+    assert!(container["creator"].as_str().unwrap().starts_with(&format!("{application} ")), "{container}");
+    assert_eq!(container["disk_size"], u64::from_be_bytes(footer[40..48].try_into().unwrap()));
+    // The footer's time stamp counts seconds from 2000-01-01 00:00:00 UTC.
+    let seconds = u32::from_be_bytes(footer[24..28].try_into().unwrap());
+    let created = time::macros::datetime!(2000-01-01 0:00 UTC) + time::Duration::seconds(seconds.into());
+    let created = created.format(&time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(container["created"], created);
 }

@@ -134,6 +134,16 @@ fn differencing_vhd_names_its_parent_and_what_to_do() {
     ] {
         assert!(reason.contains(expected), "{expected:?} missing from {reason}");
     }
+    // Given alone from the command line: the refusal naming the parent comes first, then that
+    // nothing is left to scan, exit 1 (README "Exit status": every path given was skipped).
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan")).arg("scan").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(lines[0].starts_with(&format!("rebootscan: skipped {}: ", path.display())), "{stderr}");
+    assert!(lines[0].contains("differencing VHD") && lines[0].contains("parent \"base-disk.vhd\""), "{stderr}");
+    assert!(lines.last().unwrap().starts_with("rebootscan: error: no machine to scan"), "{stderr}");
+    assert!(output.stdout.is_empty(), "no report for nothing scanned");
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::image::facts::{hex, Acquisition, ContainerFacts, StoredHashes};
 use crate::source::BlockSource;
 
 /// EWF sets have at most E01…E99 then EAA…ZZZ segments.
@@ -130,6 +131,9 @@ fn check_set_complete(segments: &[PathBuf], files: &[File]) -> io::Result<()> {
 pub struct EwfImage {
     reader: ewf::EwfReader,
     display: String,
+    /// `E01` or `Ex01`, and the number of segment files, for the report.
+    format: &'static str,
+    segments: usize,
 }
 
 impl EwfImage {
@@ -164,19 +168,82 @@ impl EwfImage {
                 format!("{display}: damaged or incomplete EWF image ({e}); check that every segment (.E01, .E02, …) is present and complete, e.g. with `ewfverify`"),
             )
         })?;
-        Ok(EwfImage { reader, display })
+        Ok(EwfImage { reader, display, format: if ewf2 { "Ex01" } else { "E01" }, segments: segments.len() })
     }
+}
 
-    /// Case metadata and stored hashes, for the report's warnings.
-    pub fn description(&self) -> String {
-        let hashes = self.reader.stored_hashes();
-        let md5 = hashes.md5.map(|h| h.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        format!(
-            "EWF image of {} bytes in {}-byte chunks{}",
-            self.reader.total_size(),
-            self.reader.chunk_size(),
-            md5.map(|m| format!(", stored MD5 {m} (not verified by this scan)")).unwrap_or_default()
-        )
+/// A metadata string as the report shows it: `None` when the tool left it empty.
+fn field(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string)
+}
+
+/// An EWF header date: EnCase and ewfacquire write `2024 5 14 18 42 10` (local time of the
+/// acquiring system, no zone), shown as `2024-05-14 18:42:10`; anything else as stored.
+fn date(value: &Option<String>) -> Option<String> {
+    let text = field(value)?;
+    let parts: Vec<u32> = text.split_whitespace().map_while(|p| p.parse().ok()).collect();
+    match parts[..] {
+        [year, month, day, hour, minute, second]
+            if text.split_whitespace().count() == 6 && (1..=12).contains(&month) && (1..=31).contains(&day) =>
+        {
+            Some(format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}"))
+        }
+        _ => Some(text),
+    }
+}
+
+impl EwfImage {
+    /// The header's case metadata, the stored hashes and the acquisition read errors, as the
+    /// acquiring tool recorded them. Nothing here is checked against the disk's bytes.
+    fn facts(&self) -> ContainerFacts {
+        let meta = self.reader.metadata();
+        let acquisition = Acquisition {
+            case_number: field(&meta.case_number),
+            evidence_number: field(&meta.evidence_number),
+            examiner: field(&meta.examiner),
+            description: field(&meta.description),
+            notes: field(&meta.notes),
+            acquisition_date: date(&meta.acquiry_date),
+            system_date: date(&meta.system_date),
+            software: field(&meta.acquiry_software),
+            os: field(&meta.os_version),
+        };
+        let stored = self.reader.stored_hashes();
+        let stored_hashes = (stored.md5.is_some() || stored.sha1.is_some()).then(|| StoredHashes {
+            md5: stored.md5.map(|h| hex(&h)),
+            sha1: stored.sha1.map(|h| hex(&h)),
+            verified: false,
+        });
+        let mut notes = Vec::new();
+        if stored_hashes.is_some() {
+            notes.push(
+                "the stored hashes are what the acquiring tool recorded; this scan did not verify them (that reads the \
+                 whole image: `ewfverify IMAGE.E01`)"
+                    .to_string(),
+            );
+        }
+        let errors = self.reader.acquisition_errors();
+        if !errors.is_empty() {
+            let sectors: u64 = errors.iter().map(|e| u64::from(e.sector_count)).sum();
+            let first: Vec<String> =
+                errors.iter().take(5).map(|e| format!("{}+{}", e.first_sector, e.sector_count)).collect();
+            notes.push(format!(
+                "the acquiring tool recorded {} read error range(s), {sectors} sector(s) in all (first sector+count: {}{}): those sectors hold what the tool filled in, not the disk's data",
+                errors.len(),
+                first.join(", "),
+                if errors.len() > first.len() { ", …" } else { "" }
+            ));
+        }
+        ContainerFacts {
+            format: self.format.to_string(),
+            path: self.display.clone(),
+            segments: self.segments,
+            disk_size: self.reader.total_size(),
+            acquisition: (acquisition != Acquisition::default()).then_some(acquisition),
+            stored_hashes,
+            notes,
+            ..ContainerFacts::default()
+        }
     }
 }
 
@@ -196,11 +263,24 @@ impl BlockSource for EwfImage {
             )
         })
     }
+
+    fn container_facts(&self) -> Option<ContainerFacts> {
+        Some(self.facts())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_dates_read_as_dates() {
+        let date = |text: &str| super::date(&Some(text.to_string()));
+        assert_eq!(date("2026 12 2 5 37 45").as_deref(), Some("2026-12-02 05:37:45"));
+        assert_eq!(date("Tue May 14 18:42:10 2024").as_deref(), Some("Tue May 14 18:42:10 2024"));
+        assert_eq!(date("2026 13 2 5 37 45").as_deref(), Some("2026 13 2 5 37 45"), "no month 13");
+        assert_eq!(date("  "), None);
+    }
 
     #[test]
     fn segment_names() {

@@ -430,6 +430,9 @@ pub struct OpenedVolume {
     pub loaded: Vec<(PathBuf, Result<HiveFile, LoadError>)>,
     pub inputs: Vec<InputFile>,
     pub errors: Vec<FileError>,
+    /// What the disk container says about itself, for the report (`None` for a raw image
+    /// or an archive).
+    pub container: Option<crate::image::facts::ContainerFacts>,
     /// The volume (or any tree) the hives came from.
     volume: Option<Box<dyn FileTree>>,
     /// Drive letter of this volume as the installed Windows sees it (`C:`), and where that
@@ -455,6 +458,7 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
         loaded: Vec::new(),
         inputs: Vec::new(),
         errors: Vec::new(),
+        container: None,
         volume: None,
         system_drive: "C:".to_string(),
         system_drive_source: "assumed: SOFTWARE gives no SystemRoot",
@@ -495,6 +499,7 @@ pub fn open_volume(spec: &ImageVolume, options: LoadOptions, hash: bool) -> Open
             return opened;
         }
     };
+    opened.container = image.container_facts();
     for segment in &spec.image.segments {
         // The inventory of the segments read, not evidence (opening the image reports errors).
         let size = std::fs::metadata(segment).map(|m| m.len()).ok();

@@ -13,6 +13,7 @@
 
 pub mod container;
 pub mod ewf;
+pub mod facts;
 pub mod machine;
 pub mod partition;
 pub mod pe_version;

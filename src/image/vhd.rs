@@ -61,6 +61,56 @@ pub struct Footer {
     pub current_size: u64,
     /// Where the dynamic header is (dynamic and differencing disks).
     pub data_offset: u64,
+    /// For the report: creator application (`qemu`, `vpc `, `win `), its version and host
+    /// OS (`Wi2k`, `Mac `) as stored, the creation time (seconds since 2000-01-01 UTC) and
+    /// the unique id.
+    pub creator_application: [u8; 4],
+    pub creator_version: u32,
+    pub creator_host: [u8; 4],
+    pub timestamp: u32,
+    pub unique_id: [u8; 16],
+}
+
+impl Footer {
+    /// What the footer says about the disk, for the report.
+    pub fn facts(&self, display: &str) -> crate::image::facts::ContainerFacts {
+        let four = |bytes: &[u8; 4]| String::from_utf8_lossy(bytes).trim_end_matches([' ', '\0']).to_string();
+        let created = time::OffsetDateTime::from_unix_timestamp(946_684_800 + i64::from(self.timestamp))
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        let id = crate::image::facts::hex(&self.unique_id);
+        crate::image::facts::ContainerFacts {
+            format: "VHD".to_string(),
+            path: display.to_string(),
+            segments: 1,
+            disk_size: self.current_size,
+            disk_identifier: Some(format!(
+                "{{{}-{}-{}-{}-{}}}",
+                &id[..8],
+                &id[8..12],
+                &id[12..16],
+                &id[16..20],
+                &id[20..]
+            )),
+            disk_type: Some(
+                match self.disk_type {
+                    DiskType::Fixed => "fixed",
+                    DiskType::Dynamic => "dynamic",
+                    DiskType::Differencing => "differencing",
+                }
+                .to_string(),
+            ),
+            creator: Some(format!(
+                "{} {}.{} on {}",
+                four(&self.creator_application),
+                self.creator_version >> 16,
+                self.creator_version & 0xffff,
+                four(&self.creator_host)
+            )),
+            created,
+            ..Default::default()
+        }
+    }
 }
 
 fn be_u32(bytes: &[u8], at: usize) -> u32 {
@@ -115,7 +165,23 @@ pub fn parse_footer(bytes: &[u8]) -> Result<Footer, FooterProblem> {
         4 => DiskType::Differencing,
         other => return Err(FooterProblem::Damaged(format!("disk type {other} (2 fixed, 3 dynamic, 4 differencing)"))),
     };
-    Ok(Footer { disk_type, current_size: be_u64(bytes, 40), data_offset: be_u64(bytes, 16) })
+    let array = |at: usize| {
+        let mut field = [0u8; 4];
+        field.copy_from_slice(&bytes[at..at + 4]);
+        field
+    };
+    let mut unique_id = [0u8; 16];
+    unique_id.copy_from_slice(&bytes[68..84]);
+    Ok(Footer {
+        disk_type,
+        current_size: be_u64(bytes, 40),
+        data_offset: be_u64(bytes, 16),
+        creator_application: array(28),
+        creator_version: be_u32(bytes, 32),
+        creator_host: array(36),
+        timestamp: be_u32(bytes, 24),
+        unique_id,
+    })
 }
 
 fn invalid(display: &str, what: impl std::fmt::Display) -> io::Error {
@@ -282,6 +348,7 @@ pub struct VhdImage<S> {
     len: u64,
     layout: Layout,
     warnings: Vec<String>,
+    footer: Footer,
 }
 
 enum Layout {
@@ -355,7 +422,7 @@ impl<S: BlockSource> VhdImage<S> {
                 Layout::Dynamic { table_offset: header.table_offset, block_size, bitmap_size, bat: HashMap::new() }
             }
         };
-        Ok(VhdImage { file, display: display.to_string(), len: footer.current_size, layout, warnings })
+        Ok(VhdImage { file, display: display.to_string(), len: footer.current_size, layout, warnings, footer })
     }
 
     /// Where block `block`'s data starts in the file; `None` when it is not allocated.
@@ -438,6 +505,10 @@ impl<S: BlockSource> BlockSource for VhdImage<S> {
 
     fn warnings(&self) -> Vec<String> {
         self.warnings.clone()
+    }
+
+    fn container_facts(&self) -> Option<crate::image::facts::ContainerFacts> {
+        Some(self.footer.facts(&self.display))
     }
 }
 

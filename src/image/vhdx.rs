@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use ::vhdx::{Backing, VhdxError, VhdxReader};
 
+use crate::image::facts::{guid_text, ContainerFacts, ContainerLogReplay};
 use crate::source::BlockSource;
 
 /// The virtual disk inside a VHDX file.
@@ -20,6 +21,7 @@ pub struct VhdxImage {
     reader: VhdxReader,
     display: String,
     len: u64,
+    facts: ContainerFacts,
 }
 
 impl VhdxImage {
@@ -28,9 +30,11 @@ impl VhdxImage {
         let (file, meta) =
             crate::input::open_regular(path).map_err(|e| io::Error::new(e.kind(), format!("{display}: {e}")))?;
         let header = log::active_header(&file).map_err(|e| io::Error::new(e.kind(), format!("{display}: {e}")))?;
+        let mut facts =
+            ContainerFacts { format: "VHDX".to_string(), path: display.clone(), segments: 1, ..Default::default() };
         let backing = match header {
             Some(header) if header.is_dirty() => {
-                let replayed = log::replay(file, meta.len(), &header).map_err(|error| {
+                let mut replayed = log::replay(file, meta.len(), &header).map_err(|error| {
                     io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!(
@@ -40,15 +44,32 @@ impl VhdxImage {
                         ),
                     )
                 })?;
+                // Read from the file as replayed: the log may have changed the metadata too.
+                describe(&mut replayed, &mut facts);
+                let bat = region(&mut replayed, ::vhdx::region::BAT_GUID).map(|(at, len)| (at, u64::from(len)));
+                let (sectors_written, bat_sectors_written, ranges_zeroed) = replayed.applied(bat);
+                let replay = ContainerLogReplay {
+                    log_guid: guid_text(&replayed.guid),
+                    sequence_number: replayed.sequence,
+                    entries: replayed.entries,
+                    sectors_written,
+                    bat_sectors_written,
+                    ranges_zeroed,
+                };
+                facts.notes.push(replay.describe());
+                facts.log_replay = Some(replay);
                 let len = replayed.len();
                 Backing::Reader { inner: Mutex::new(Box::new(replayed)), len }
             }
-            _ => Backing::File(file),
+            _ => {
+                describe(&mut &file, &mut facts);
+                Backing::File(file)
+            }
         };
         let reader = VhdxReader::from_backing(backing, None).map_err(|error| {
             let advice = match error {
                 VhdxError::DifferencingNotSupported => {
-                    let parent = parent_locator(&path_file(path)).map_or_else(
+                    let parent = path_file(path).and_then(|file| parent_locator(&mut &file)).map_or_else(
                         || "its parent locator names no path".to_string(),
                         |paths| format!("its parent is {paths}"),
                     );
@@ -63,7 +84,9 @@ impl VhdxImage {
             io::Error::new(io::ErrorKind::InvalidData, format!("{display}: {advice}"))
         })?;
         let len = reader.virtual_disk_size();
-        Ok(VhdxImage { reader, display, len })
+        facts.disk_size = len;
+        facts.logical_sector_size = Some(reader.logical_sector_size());
+        Ok(VhdxImage { reader, display, len, facts })
     }
 }
 
@@ -72,54 +95,96 @@ fn path_file(path: &Path) -> Option<std::fs::File> {
     crate::input::open_regular(path).ok().map(|(file, _)| file)
 }
 
-/// The parent paths of a differencing VHDX from its Parent Locator metadata item (MS-VHDX
-/// §2.6.2.6), e.g. `relative_path ".\\parent.vhdx", absolute_win32_path "C:\\…"`. vhdx-core
-/// reads only whether the item exists, so this small bounded parse is here: the metadata
-/// region's first 64 KiB (the table) and one item of at most 64 KiB, keys and values
-/// UTF-16LE, each shown escaped.
-fn parent_locator(file: &Option<std::fs::File>) -> Option<String> {
-    const LOCATOR: [u8; 16] = ::vhdx::metadata::GUID_PARENT_LOCATOR;
-    let file = file.as_ref()?;
-    let read = |offset: u64, len: usize| -> Option<Vec<u8>> {
-        let mut buf = vec![0u8; len];
-        let mut handle = file;
-        handle.seek(SeekFrom::Start(offset)).ok()?;
-        handle.read_exact(&mut buf).ok()?;
-        Some(buf)
-    };
-    let u16_at = |b: &[u8], at: usize| Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?));
-    let u32_at = |b: &[u8], at: usize| Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?));
-    let u64_at = |b: &[u8], at: usize| Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?));
-    // Region table at 192 KiB: the metadata region's offset.
-    let regions = read(0x3_0000, 0x1_0000)?;
+/// `len` bytes at `offset`, or `None` when the file ends first.
+fn read_bytes<R: Read + Seek>(file: &mut R, offset: u64, len: usize) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    file.seek(SeekFrom::Start(offset)).ok()?;
+    file.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// UTF-16LE as text (lossy: these are labels for the report, not paths to open).
+fn utf16(bytes: &[u8]) -> String {
+    let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    String::from_utf16_lossy(&units)
+}
+
+/// Offset and length of the region `guid` from the region table at 192 KiB (MS-VHDX §2.2.3).
+/// vhdx-core parses the same table but keeps it private, so this small bounded read is here:
+/// one 64 KiB table, at most 2,047 entries.
+fn region<R: Read + Seek>(file: &mut R, guid: [u8; 16]) -> Option<(u64, u32)> {
+    let regions = read_bytes(file, 0x3_0000, 0x1_0000)?;
     let count = (u32_at(&regions, 8)? as usize).min(2047);
-    let metadata = (0..count).find_map(|n| {
+    (0..count).find_map(|n| {
         let entry = regions.get(16 + 32 * n..48 + 32 * n)?;
-        (entry[..16] == ::vhdx::region::METADATA_GUID).then(|| u64_at(entry, 16))?
-    })?;
-    let table = read(metadata, 0x1_0000)?;
+        (entry[..16] == guid).then(|| Some((u64_at(entry, 16)?, u32_at(entry, 24)?)))?
+    })
+}
+
+/// The metadata item `guid` (MS-VHDX §2.6): the metadata region's 64 KiB table, then the item,
+/// at most 64 KiB. vhdx-core reads only the items it needs to read the disk.
+fn metadata_item<R: Read + Seek>(file: &mut R, guid: [u8; 16]) -> Option<Vec<u8>> {
+    let (metadata, _) = region(file, ::vhdx::region::METADATA_GUID)?;
+    let table = read_bytes(file, metadata, 0x1_0000)?;
     if &table[..8] != b"metadata" {
         return None;
     }
     let entries = (u16_at(&table, 10)? as usize).min(2047);
     let (offset, len) = (0..entries).find_map(|n| {
         let entry = table.get(32 + 32 * n..64 + 32 * n)?;
-        (entry[..16] == LOCATOR).then(|| Some((u32_at(entry, 16)?, u32_at(entry, 20)?)))?
+        (entry[..16] == guid).then(|| Some((u32_at(entry, 16)?, u32_at(entry, 20)?)))?
     })?;
-    let item = read(metadata + u64::from(offset), (len as usize).min(0x1_0000))?;
+    read_bytes(file, metadata.checked_add(u64::from(offset))?, (len as usize).min(0x1_0000))
+}
+
+/// The facts the report shows that vhdx-core does not give: the file identifier's creator,
+/// the Virtual Disk ID and whether the disk is fixed, dynamic or differencing.
+fn describe<R: Read + Seek>(file: &mut R, facts: &mut ContainerFacts) {
+    if let Some(identifier) = read_bytes(file, 0, 520).filter(|b| b.starts_with(b"vhdxfile")) {
+        let creator = utf16(&identifier[8..]);
+        let creator = creator.trim_end_matches('\0').trim();
+        facts.creator = (!creator.is_empty()).then(|| creator.to_string());
+    }
+    if let Some(id) = metadata_item(file, ::vhdx::metadata::GUID_VIRTUAL_DISK_ID) {
+        facts.disk_identifier = id.get(..16).and_then(|b| b.try_into().ok()).map(|b: [u8; 16]| guid_text(&b));
+    }
+    if let Some(flags) = metadata_item(file, ::vhdx::metadata::GUID_FILE_PARAMETERS).and_then(|p| u32_at(&p, 4)) {
+        let kind = if flags & 2 != 0 {
+            "differencing"
+        } else if flags & 1 != 0 {
+            "fixed"
+        } else {
+            "dynamic"
+        };
+        facts.disk_type = Some(kind.to_string());
+    }
+}
+
+/// The parent paths of a differencing VHDX from its Parent Locator metadata item (MS-VHDX
+/// §2.6.2.6), e.g. `relative_path ".\parent.vhdx", absolute_win32_path "C:\…"`: keys and
+/// values UTF-16LE, shown as written (the report escapes control characters where it prints).
+fn parent_locator<R: Read + Seek>(file: &mut R) -> Option<String> {
+    let item = metadata_item(file, ::vhdx::metadata::GUID_PARENT_LOCATOR)?;
     let pairs = u16_at(&item, 18)? as usize;
-    let text = |at: u32, len: u16| -> Option<String> {
-        let bytes = item.get(at as usize..at as usize + len as usize)?;
-        let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-        Some(String::from_utf16_lossy(&units))
-    };
+    let text =
+        |at: u32, len: u16| -> Option<String> { Some(utf16(item.get(at as usize..at as usize + len as usize)?)) };
     let mut found = Vec::new();
     for n in 0..pairs.min(64) {
         let at = 20 + 12 * n;
         let key = text(u32_at(&item, at)?, u16_at(&item, at + 8)?)?;
         let value = text(u32_at(&item, at + 4)?, u16_at(&item, at + 10)?)?;
         if key != "parent_linkage" && key != "parent_linkage2" {
-            found.push(format!("{} \"{}\"", key.escape_debug(), value.escape_debug()));
+            found.push(format!("{key} \"{value}\""));
         }
     }
     (!found.is_empty()).then(|| found.join(", "))
@@ -128,6 +193,10 @@ fn parent_locator(file: &Option<std::fs::File>) -> Option<String> {
 impl BlockSource for VhdxImage {
     fn len(&self) -> u64 {
         self.len
+    }
+
+    fn container_facts(&self) -> Option<ContainerFacts> {
+        Some(self.facts.clone())
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
@@ -368,7 +437,13 @@ mod log {
         file_len: u64,
         len: u64,
         position: u64,
+        /// The log's writes in replay order, then the cleared header (not from the log).
         writes: Vec<Write>,
+        /// For the report: the header's LogGuid, the entries applied and the newest one's
+        /// sequence number.
+        pub guid: [u8; 16],
+        pub entries: usize,
+        pub sequence: u64,
     }
 
     pub fn replay(file: File, file_len: u64, header: &Header) -> Result<Replayed, LogError> {
@@ -409,6 +484,7 @@ mod log {
         }
         let mut writes = Vec::new();
         let mut len = file_len.max(head.last);
+        let (entries_applied, sequence) = (active.len(), head.sequence);
         for index in active {
             for write in std::mem::take(&mut entries[index].writes) {
                 let end = match &write {
@@ -424,7 +500,7 @@ mod log {
         let sum = checksum(&clean);
         clean[4..8].copy_from_slice(&sum.to_le_bytes());
         writes.push(Write::Data { offset: header.offset, bytes: clean });
-        Ok(Replayed { file, file_len, len, position: 0, writes })
+        Ok(Replayed { file, file_len, len, position: 0, writes, guid, entries: entries_applied, sequence })
     }
 
     /// §2.3.3: the newest sequence of entries, each one greater than the one before and at
@@ -514,6 +590,25 @@ mod log {
     impl Replayed {
         pub fn len(&self) -> u64 {
             self.len
+        }
+
+        /// The 4 KiB sectors the log wrote, those of them inside `bat` (the BAT region's
+        /// offset and length), and the ranges it zeroed; the cleared header is not counted.
+        pub fn applied(&self, bat: Option<(u64, u64)>) -> (usize, usize, usize) {
+            let from_log = &self.writes[..self.writes.len().saturating_sub(1)];
+            let (mut sectors, mut in_bat, mut zeroed) = (0, 0, 0);
+            for write in from_log {
+                match write {
+                    Write::Data { offset, .. } => {
+                        sectors += 1;
+                        if bat.is_some_and(|(start, len)| *offset >= start && *offset - start < len) {
+                            in_bat += 1;
+                        }
+                    }
+                    Write::Zero { .. } => zeroed += 1,
+                }
+            }
+            (sectors, in_bat, zeroed)
         }
     }
 }

@@ -420,6 +420,11 @@ pub struct VmdkImage {
     display: String,
     extents: Vec<Extent>,
     len: u64,
+    /// For the report: createType and CID as the descriptor writes them, and the number of
+    /// files read (a separate descriptor and its extent files).
+    create_type: Option<String>,
+    cid: Option<String>,
+    files: usize,
 }
 
 /// An extent line of a descriptor: `RW 8192 SPARSE "disk-s001.vmdk"`.
@@ -437,6 +442,7 @@ pub struct ExtentLine {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Descriptor {
     pub create_type: Option<String>,
+    pub cid: Option<String>,
     pub parent_cid: Option<String>,
     pub parent_hint: Option<String>,
     pub extents: Vec<ExtentLine>,
@@ -463,6 +469,7 @@ impl Descriptor {
             let value = value.trim().trim_matches('"').to_string();
             match key.trim() {
                 "createType" => descriptor.create_type = Some(value),
+                "CID" => descriptor.cid = Some(value),
                 "parentCID" => descriptor.parent_cid = Some(value),
                 "parentFileNameHint" => descriptor.parent_hint = Some(value),
                 _ => {}
@@ -667,8 +674,9 @@ impl VmdkImage {
         if read == 4 && &head == SPARSE_MAGIC {
             let extent = SparseExtent::open(file, path, meta.len())?;
             let embedded = extent.embedded_descriptor()?;
+            let mut descriptor = Descriptor::default();
             if let Some(text) = embedded {
-                let descriptor = Descriptor::parse(&text)
+                descriptor = Descriptor::parse(&text)
                     .map_err(|why| invalid(format!("{display}: damaged embedded VMDK descriptor: {why}")))?;
                 if let Some(parent) = descriptor.parent() {
                     return Err(differencing_error(path, parent));
@@ -679,6 +687,9 @@ impl VmdkImage {
                 display,
                 extents: vec![Extent { disk_start: 0, len, data: ExtentData::Sparse(Box::new(extent)) }],
                 len,
+                create_type: descriptor.create_type,
+                cid: descriptor.cid,
+                files: 1,
             });
         }
         if read == 4 && &head == COWD_MAGIC {
@@ -711,7 +722,15 @@ impl VmdkImage {
                 .checked_add(len)
                 .ok_or_else(|| invalid(format!("{display}: the extents add up to more than 2^64 bytes")))?;
         }
-        Ok(VmdkImage { display, extents, len: disk_start })
+        let files = 1 + descriptor.extents.iter().filter(|e| e.file.is_some()).count();
+        Ok(VmdkImage {
+            display,
+            extents,
+            len: disk_start,
+            create_type: descriptor.create_type.clone(),
+            cid: descriptor.cid.clone(),
+            files,
+        })
     }
 
     fn open_extent(descriptor: &Path, line: &ExtentLine, len: u64) -> io::Result<ExtentData> {
@@ -784,6 +803,18 @@ impl VmdkImage {
 impl BlockSource for VmdkImage {
     fn len(&self) -> u64 {
         self.len
+    }
+
+    fn container_facts(&self) -> Option<crate::image::facts::ContainerFacts> {
+        Some(crate::image::facts::ContainerFacts {
+            format: "VMDK".to_string(),
+            path: self.display.clone(),
+            segments: self.files,
+            disk_size: self.len,
+            disk_type: self.create_type.clone(),
+            content_id: self.cid.clone(),
+            ..Default::default()
+        })
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {

@@ -47,6 +47,11 @@ pub const MACHINE_COLUMNS: &[&str] = &[
     "last_shutdown",
     "not_evaluated",
     "errors",
+    "container",
+    "case_number",
+    "evidence_number",
+    "stored_md5",
+    "stored_sha1",
 ];
 
 pub const FINDING_COLUMNS: &[&str] =
@@ -124,6 +129,9 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
     let mut fired: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
     fired.dedup();
     let time = |t: Option<crate::load::filetime::FileTime>| t.and_then(|t| t.to_rfc3339()).unwrap_or_default();
+    let container = report.container.as_ref();
+    let acquisition = container.and_then(|c| c.acquisition.as_ref());
+    let hashes = container.and_then(|c| c.stored_hashes.as_ref());
     vec![
         report.machine.clone(),
         report.source.clone(),
@@ -182,6 +190,11 @@ pub fn machine_row(report: &MachineReport) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(" "),
         report.errors.iter().map(|e| format!("{}: {}", e.file, e.message)).collect::<Vec<_>>().join(" | "),
+        container.map(|c| c.format.clone()).unwrap_or_default(),
+        acquisition.and_then(|a| a.case_number.clone()).unwrap_or_default(),
+        acquisition.and_then(|a| a.evidence_number.clone()).unwrap_or_default(),
+        hashes.and_then(|h| h.md5.clone()).unwrap_or_default(),
+        hashes.and_then(|h| h.sha1.clone()).unwrap_or_default(),
     ]
 }
 

@@ -5,7 +5,8 @@
 //! here; a machine table the page's own small script renders from data embedded in the page,
 //! a page of rows at a time (a 10,000-machine run stays quick to open), sortable by every
 //! column and filterable by verdict and text; each row opens into the machine's findings,
-//! what was not evaluated, warnings and errors, pending file operations and packages.
+//! what was not evaluated, warnings and errors, pending file operations and packages, and for a
+//! machine read from a disk container what the container says about itself.
 //!
 //! Streaming: each machine becomes one element of a JSON array written as it arrives; the
 //! counts and the charts, known only at the end, are written after it and shown above the
@@ -172,6 +173,10 @@ fn machine_data(report: &MachineReport) -> Value {
         "m": shown(&report.machine),
         "c": shown_opt(report.computer_name.as_deref()),
         "src": shown(&report.source),
+        "ct": report
+            .container
+            .as_ref()
+            .map(|c| c.lines().into_iter().map(|(label, value)| json!([label, shown(&value)])).collect::<Vec<_>>()),
         "v": report.verdict.label(),
         "why": shown_opt(report.verdict_reason.as_deref()),
         "t": time(report.evidence_time),
@@ -309,6 +314,7 @@ function table(head,rows){var t=el('table'),tr=el('tr');head.forEach(function(h)
 function details(m){var d=el('div',null,'detail');
  function line(label,text){if(text===null||text===undefined||text==='')return;var p=el('div');p.appendChild(el('b',label+': '));p.appendChild(document.createTextNode(text));d.appendChild(p);}
  line('verdict reason',m.why);line('source',m.src);line('evidence time',m.t);line('control set',m.cs);line('duplicate of',m.dup);line('patch level',m.patchfull);
+ if(m.ct)m.ct.forEach(function(c){line(c[0],c[1]);});
  if(m.cves!==null&&m.cves!==undefined)line('missing security fixes',m.cves+' CVE(s), '+m.kev+' known exploited (KEV)');
  d.appendChild(el('h4','findings ('+m.f.length+')'));
  if(!m.f.length)d.appendChild(el('div','none','muted'));

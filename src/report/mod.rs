@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::context::cbs::PendingPackage;
 use crate::context::MachineContext;
+use crate::image::facts::ContainerFacts;
 use crate::load::control_set::ControlSetChoice;
 use crate::load::filetime::FileTime;
 use crate::load::kind::HiveKind;
@@ -128,6 +129,9 @@ pub struct MachineReport {
     /// The folder holding the machine's hive files (for a disk image, the image path and the
     /// folder on the volume): tells apart two machines with the same label from two cases.
     pub source: String,
+    /// The disk container the machine was read from (E01, VHDX, VMDK, VHD) and what it says
+    /// about itself: case metadata, stored hashes, a replayed log; `None` otherwise.
+    pub container: Option<ContainerFacts>,
     pub snapshot: Option<String>,
     pub computer_name: Option<String>,
     /// An earlier machine of the same run with the same computer name and install date (the

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::image::facts::ContainerFacts;
 use crate::report::escape::{self, EscapedLines};
 use crate::report::MachineReport;
 use crate::rules::data::{FileStatus, PendingOperation};
@@ -150,6 +151,10 @@ pub fn render_styled(report: &MachineReport, style: Style) -> String {
         let _ = writeln!(out, "context: {}", names.join("; "));
     }
 
+    if let Some(container) = &report.container {
+        container_block(&mut out, container);
+    }
+
     let _ = writeln!(out, "hives:");
     let mut warnings_shown: Vec<String> = Vec::new();
     for hive in &report.hives {
@@ -277,6 +282,14 @@ pub fn render_styled(report: &MachineReport, style: Style) -> String {
         let _ = writeln!(out, "sha256 {}  {}", input.sha256.as_deref().unwrap_or(""), input.path);
     }
     out.into_string()
+}
+
+/// What the container says about itself: a few lines, every value escaped like the rest.
+fn container_block(out: &mut EscapedLines, container: &ContainerFacts) {
+    for (n, (label, value)) in container.lines().into_iter().enumerate() {
+        let indent = if n == 0 { "" } else { "  " };
+        let _ = writeln!(out, "{indent}{label}: {value}");
+    }
 }
 
 /// One machine's line of the closing summary table.

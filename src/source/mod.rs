@@ -103,6 +103,12 @@ pub trait BlockSource {
         Vec::new()
     }
 
+    /// What a disk container says about itself (case metadata, stored hashes, a replayed
+    /// log), for the machine's report; `None` for raw bytes.
+    fn container_facts(&self) -> Option<crate::image::facts::ContainerFacts> {
+        None
+    }
+
     /// Fills `buf` from `offset`, or fails with `UnexpectedEof` when the source ends first.
     fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let mut filled = 0;
@@ -147,6 +153,10 @@ impl<S: BlockSource + ?Sized> BlockSource for Box<S> {
 
     fn warnings(&self) -> Vec<String> {
         (**self).warnings()
+    }
+
+    fn container_facts(&self) -> Option<crate::image::facts::ContainerFacts> {
+        (**self).container_facts()
     }
 }
 
