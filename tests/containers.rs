@@ -688,10 +688,11 @@ fn replayed_vhdx_log_is_reported() {
     assert!(json["machines"][0]["container"]["disk_identifier"].as_str().unwrap().starts_with('{'));
 }
 
-/// VMDK and VHD facts as their files hold them: the VMDK's createType and CID from its
-/// embedded descriptor, the VHD's creator application and disk type from its footer.
+/// VMDK, VHD and QCOW2 facts as their files hold them: the VMDK's createType and CID from its
+/// embedded descriptor, the VHD's creator application, size, time stamp and disk type from its
+/// footer, the QCOW2 version, size and cluster size from its header.
 #[test]
-fn vmdk_and_vhd_facts_are_read_from_their_headers() {
+fn vmdk_vhd_and_qcow2_facts_are_read_from_their_headers() {
     let dir = tempfile::tempdir().unwrap();
     let vmdk = fixture("containers", "windows.vmdk");
     let vmdk_path = write(dir.path(), "windows.vmdk", &vmdk);
@@ -728,4 +729,13 @@ fn vmdk_and_vhd_facts_are_read_from_their_headers() {
     let created = time::macros::datetime!(2000-01-01 0:00 UTC) + time::Duration::seconds(seconds.into());
     let created = created.format(&time::format_description::well_known::Rfc3339).unwrap();
     assert_eq!(container["created"], created);
+
+    let qcow = fixture("containers", "windows.qcow2");
+    let qcow_path = write(dir.path(), "windows.qcow2", &qcow);
+    let be_u32 = |at: usize| u32::from_be_bytes(qcow[at..at + 4].try_into().unwrap());
+    let container = facts(&qcow_path);
+    assert_eq!(container["format"], "QCOW2");
+    assert_eq!(container["disk_size"], u64::from_be_bytes(qcow[24..32].try_into().unwrap()));
+    let kind = format!("version {}, {}-byte clusters", be_u32(4), 1u64 << be_u32(20));
+    assert!(container["disk_type"].as_str().unwrap().starts_with(&kind), "{container}");
 }

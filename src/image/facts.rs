@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// archive or a raw image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerFacts {
-    /// `E01`, `Ex01`, `VHDX`, `VMDK`, `VHD`.
+    /// `E01`, `Ex01`, `VHDX`, `VMDK`, `VHD`, `QCOW2`.
     pub format: String,
     /// The container file given or found (the first segment, the descriptor).
     pub path: String,
@@ -27,7 +27,7 @@ pub struct ContainerFacts {
     /// VHDX Virtual Disk ID, VHD unique id (a GUID).
     pub disk_identifier: Option<String>,
     /// VHD `fixed` or `dynamic`; VMDK createType as written (`monolithicSparse`,
-    /// `streamOptimized`, …); VHDX `fixed` or `dynamic`.
+    /// `streamOptimized`, …); VHDX `fixed` or `dynamic`; QCOW2 version and cluster size.
     pub disk_type: Option<String>,
     /// VHDX logical sector size in bytes.
     pub logical_sector_size: Option<u32>,

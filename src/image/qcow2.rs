@@ -394,6 +394,8 @@ pub struct QcowImage<S> {
     /// The virtual size.
     len: u64,
     cluster_bits: u32,
+    /// QCOW2 version (2 or 3), for the report.
+    version: u32,
     extended: bool,
     zero_flag: bool,
     compression: Compression,
@@ -518,6 +520,7 @@ impl<S: BlockSource> QcowImage<S> {
             file_len,
             len: header.size,
             cluster_bits: header.cluster_bits,
+            version: header.version,
             extended,
             zero_flag: header.version >= 3 && !extended,
             compression: header.compression,
@@ -737,6 +740,18 @@ impl<S: BlockSource> BlockSource for QcowImage<S> {
 
     fn warnings(&self) -> Vec<String> {
         self.warnings.clone()
+    }
+
+    fn container_facts(&self) -> Option<crate::image::facts::ContainerFacts> {
+        let layout = if self.extended { ", extended L2 (subclusters)" } else { "" };
+        Some(crate::image::facts::ContainerFacts {
+            format: "QCOW2".to_string(),
+            path: self.display.clone(),
+            segments: 1,
+            disk_size: self.len,
+            disk_type: Some(format!("version {}, {}-byte clusters{layout}", self.version, 1u64 << self.cluster_bits)),
+            ..Default::default()
+        })
     }
 }
 
