@@ -60,6 +60,8 @@ const MAX_ZSTD_WINDOW: u64 = 8 << 20;
 
 /// Bits 9–55 of an L1 entry and of a standard cluster descriptor: the host offset.
 const OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
+/// Bits 0–8 and 56–62 of an L1 entry, reserved.
+const L1_RESERVED: u64 = 0x7f00_0000_0000_01ff;
 /// Bits 1–8 and 56–61 of a standard descriptor, reserved (bit 0 is the zero flag).
 const STANDARD_RESERVED: u64 = 0x3f00_0000_0000_01fe;
 const L2_COMPRESSED: u64 = 1 << 62;
@@ -575,6 +577,12 @@ impl<S: BlockSource> QcowImage<S> {
             return Err(self.error(format!("guest cluster {cluster} lies beyond the L1 table")));
         }
         let l1_entry = self.table_entry(self.l1_offset, self.l1_entries * 8, l1_index, "L1 table")?;
+        if l1_entry & L1_RESERVED != 0 {
+            return Err(self.error(format!(
+                "L1 entry {l1_index} at byte {} ({l1_entry:#018x}) has reserved bits set",
+                self.l1_offset + l1_index * 8
+            )));
+        }
         let l2_table = l1_entry & OFFSET_MASK;
         if l2_table == 0 {
             return Ok(Mapping::Zeros);
@@ -598,10 +606,12 @@ impl<S: BlockSource> QcowImage<S> {
             let split = 62 - (self.cluster_bits - 8);
             let offset = descriptor & ((1u64 << split) - 1);
             let extra_sectors = (descriptor >> split) & ((1u64 << (self.cluster_bits - 8)) - 1);
-            if offset >> 56 != 0 || offset == 0 {
-                return Err(
-                    self.error(format!("the compressed cluster descriptor at byte {entry_at} gives offset {offset}"))
-                );
+            // The first cluster is the header's: no data is ever stored there.
+            if offset >> 56 != 0 || offset < cluster_size {
+                return Err(self.error(format!(
+                    "the compressed cluster descriptor at byte {entry_at} gives offset {offset}, inside the header \
+                     cluster or past 2^56"
+                )));
             }
             let bytes = (extra_sectors + 1) * 512 - (offset % 512);
             return Ok(Mapping::Compressed { offset, bytes });
@@ -827,6 +837,17 @@ mod tests {
         v2[7] = 2;
         let error = read_all(&v2).unwrap_err().to_string();
         assert!(error.contains("reserved bits set"), "{error}");
+        // A reserved bit of the L1 entry.
+        let mut l1 = file.clone();
+        l1[CLUSTER + 7] |= 1;
+        let error = read_all(&l1).unwrap_err().to_string();
+        assert!(error.contains("L1 entry 0 at byte 4096") && error.contains("reserved bits set"), "{error}");
+        // A compressed cluster inside the header cluster.
+        let mut header = file.clone();
+        header[l2 + 22] = 0;
+        header[l2 + 23] = 0x40;
+        let error = read_all(&header).unwrap_err().to_string();
+        assert!(error.contains("gives offset 64, inside the header cluster"), "{error}");
         // A compressed cluster whose input ends before it inflates to a cluster.
         let entry = u64::from_be_bytes(file[l2 + 16..l2 + 24].try_into().unwrap());
         file[l2 + 16..l2 + 24].copy_from_slice(&(entry & !(0xf << 58)).to_be_bytes());
