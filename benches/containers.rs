@@ -13,7 +13,9 @@
 //! monolithicSparse and a streamOptimized VMDK (`fixtures/containers/windows*.vmdk`, qemu-img,
 //! 64 KiB grains, the latter deflate-compressed). QCOW2 rows: the same volume as a QCOW2 v3
 //! (`windows.qcow2`) and with deflate-compressed clusters (`windows-compressed.qcow2`),
-//! qemu-img, 64 KiB clusters.
+//! qemu-img, 64 KiB clusters. VHDX and VHD rows: the same volume as a dynamic VHDX
+//! (`windows.vhdx`, qemu-img, 8 MiB blocks) and a dynamic VHD (`windows.vhd`, qemu-img,
+//! 2 MiB blocks).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -104,6 +106,10 @@ fn main() {
     let qcow2_compressed = dir.path().join("windows-compressed.qcow2");
     gunzip_to(&root.join("fixtures/containers/windows.qcow2.gz"), &qcow2);
     gunzip_to(&root.join("fixtures/containers/windows-compressed.qcow2.gz"), &qcow2_compressed);
+    let vhdx = dir.path().join("windows.vhdx");
+    let vhd = dir.path().join("windows.vhd");
+    gunzip_to(&root.join("fixtures/containers/windows.vhdx.gz"), &vhdx);
+    gunzip_to(&root.join("fixtures/containers/windows.vhd.gz"), &vhd);
     let can_drop = drop_caches();
     let runs = 7;
     let forms = [
@@ -113,6 +119,8 @@ fn main() {
         ("VMDK streamOptimized (deflate, 64 KiB grains)", &stream),
         ("QCOW2 v3 (64 KiB clusters)", &qcow2),
         ("QCOW2 v3 compressed (deflate, 64 KiB clusters)", &qcow2_compressed),
+        ("VHDX dynamic (8 MiB blocks)", &vhdx),
+        ("VHD dynamic (2 MiB blocks)", &vhd),
     ];
     let figures: Vec<(&str, Figures)> =
         forms.iter().map(|(name, path)| (*name, measure(path, runs, can_drop))).collect();

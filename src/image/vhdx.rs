@@ -119,27 +119,37 @@ fn utf16(bytes: &[u8]) -> String {
     String::from_utf16_lossy(&units)
 }
 
-/// Offset and length of the region `guid` from the region table at 192 KiB (MS-VHDX §2.2.3).
-/// vhdx-core parses the same table but keeps it private, so this small bounded read is here:
-/// one 64 KiB table, at most 2,047 entries.
-fn region<R: Read + Seek>(file: &mut R, guid: [u8; 16]) -> Option<(u64, u32)> {
-    let regions = read_bytes(file, 0x3_0000, 0x1_0000)?;
-    let count = (u32_at(&regions, 8)? as usize).min(2047);
+/// Offset and length of the region `guid` in a region table (MS-VHDX §2.2.3: at most 2,047
+/// entries). vhdx-core parses the same table but keeps it private, so this small bounded parse
+/// is here.
+fn region_in(regions: &[u8], guid: [u8; 16]) -> Option<(u64, u32)> {
+    let count = (u32_at(regions, 8)? as usize).min(2047);
     (0..count).find_map(|n| {
         let entry = regions.get(16 + 32 * n..48 + 32 * n)?;
         (entry[..16] == guid).then(|| Some((u64_at(entry, 16)?, u32_at(entry, 24)?)))?
     })
 }
 
-/// The metadata item `guid` (MS-VHDX §2.6): the metadata region's 64 KiB table, then the item,
-/// at most 64 KiB. vhdx-core reads only the items it needs to read the disk.
-fn metadata_item<R: Read + Seek>(file: &mut R, guid: [u8; 16]) -> Option<Vec<u8>> {
-    let (metadata, _) = region(file, ::vhdx::region::METADATA_GUID)?;
+/// The region table at 192 KiB (64 KiB).
+fn region_table<R: Read + Seek>(file: &mut R) -> Option<Vec<u8>> {
+    read_bytes(file, 0x3_0000, 0x1_0000)
+}
+
+fn region<R: Read + Seek>(file: &mut R, guid: [u8; 16]) -> Option<(u64, u32)> {
+    region_in(&region_table(file)?, guid)
+}
+
+/// The metadata region's offset and its table (the first 64 KiB, MS-VHDX §2.6.1).
+fn metadata_table<R: Read + Seek>(file: &mut R, regions: &[u8]) -> Option<(u64, Vec<u8>)> {
+    let (metadata, _) = region_in(regions, ::vhdx::region::METADATA_GUID)?;
     let table = read_bytes(file, metadata, 0x1_0000)?;
-    if &table[..8] != b"metadata" {
-        return None;
-    }
-    let entries = (u16_at(&table, 10)? as usize).min(2047);
+    (&table[..8] == b"metadata").then_some((metadata, table))
+}
+
+/// The metadata item `guid` (at most 64 KiB) of the metadata region at `metadata` whose table
+/// is `table`. vhdx-core reads only the items it needs to read the disk.
+fn metadata_item<R: Read + Seek>(file: &mut R, (metadata, table): &(u64, Vec<u8>), guid: [u8; 16]) -> Option<Vec<u8>> {
+    let entries = (u16_at(table, 10)? as usize).min(2047);
     let (offset, len) = (0..entries).find_map(|n| {
         let entry = table.get(32 + 32 * n..64 + 32 * n)?;
         (entry[..16] == guid).then(|| Some((u32_at(entry, 16)?, u32_at(entry, 20)?)))?
@@ -148,17 +158,20 @@ fn metadata_item<R: Read + Seek>(file: &mut R, guid: [u8; 16]) -> Option<Vec<u8>
 }
 
 /// The facts the report shows that vhdx-core does not give: the file identifier's creator,
-/// the Virtual Disk ID and whether the disk is fixed, dynamic or differencing.
+/// the Virtual Disk ID and whether the disk is fixed, dynamic or differencing. Reads the
+/// identifier (520 bytes), the region table, the metadata table and two small items.
 fn describe<R: Read + Seek>(file: &mut R, facts: &mut ContainerFacts) {
     if let Some(identifier) = read_bytes(file, 0, 520).filter(|b| b.starts_with(b"vhdxfile")) {
         let creator = utf16(&identifier[8..]);
         let creator = creator.trim_end_matches('\0').trim();
         facts.creator = (!creator.is_empty()).then(|| creator.to_string());
     }
-    if let Some(id) = metadata_item(file, ::vhdx::metadata::GUID_VIRTUAL_DISK_ID) {
+    let Some(metadata) = region_table(file).and_then(|regions| metadata_table(file, &regions)) else { return };
+    if let Some(id) = metadata_item(file, &metadata, ::vhdx::metadata::GUID_VIRTUAL_DISK_ID) {
         facts.disk_identifier = id.get(..16).and_then(|b| b.try_into().ok()).map(|b: [u8; 16]| guid_text(&b));
     }
-    if let Some(flags) = metadata_item(file, ::vhdx::metadata::GUID_FILE_PARAMETERS).and_then(|p| u32_at(&p, 4)) {
+    let parameters = metadata_item(file, &metadata, ::vhdx::metadata::GUID_FILE_PARAMETERS);
+    if let Some(flags) = parameters.and_then(|p| u32_at(&p, 4)) {
         let kind = if flags & 2 != 0 {
             "differencing"
         } else if flags & 1 != 0 {
@@ -174,7 +187,8 @@ fn describe<R: Read + Seek>(file: &mut R, facts: &mut ContainerFacts) {
 /// §2.6.2.6), e.g. `relative_path ".\parent.vhdx", absolute_win32_path "C:\…"`: keys and
 /// values UTF-16LE, shown as written (the report escapes control characters where it prints).
 fn parent_locator<R: Read + Seek>(file: &mut R) -> Option<String> {
-    let item = metadata_item(file, ::vhdx::metadata::GUID_PARENT_LOCATOR)?;
+    let metadata = region_table(file).and_then(|regions| metadata_table(file, &regions))?;
+    let item = metadata_item(file, &metadata, ::vhdx::metadata::GUID_PARENT_LOCATOR)?;
     let pairs = u16_at(&item, 18)? as usize;
     let text =
         |at: u32, len: u16| -> Option<String> { Some(utf16(item.get(at as usize..at as usize + len as usize)?)) };
