@@ -56,12 +56,12 @@ fn assert_well_formed(bytes: &[u8]) {
         assert_eq!(&bytes[bin..bin + 4], b"hbin", "bin at {bin:#x}");
         assert_eq!(u32_at(bytes, bin + 4) as usize, bin - 4096);
         let size = u32_at(bytes, bin + 8) as usize;
-        assert!(size >= 4096 && size % 4096 == 0, "bin at {bin:#x} has size {size}");
+        assert!(size >= 4096 && size.is_multiple_of(4096), "bin at {bin:#x} has size {size}");
         let mut cell = bin + 32;
         while cell < bin + size {
             let raw = u32_at(bytes, cell) as i32;
             let cell_size = raw.unsigned_abs() as usize;
-            assert!(cell_size >= 8 && cell_size % 8 == 0, "cell at {cell:#x} has size {raw}");
+            assert!(cell_size >= 8 && cell_size.is_multiple_of(8), "cell at {cell:#x} has size {raw}");
             assert!(cell + cell_size <= bin + size, "cell at {cell:#x} crosses its bin");
             if raw > 0 {
                 assert_eq!(cell + cell_size, bin + size, "free cell at {cell:#x} is not the bin's last");

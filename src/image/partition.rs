@@ -308,7 +308,7 @@ fn parse_gpt_header(sector: &[u8]) -> Result<Option<GptHeader>, String> {
         entry_size: u64::from(u32_at(sector, 84)),
         entries_crc: u32_at(sector, 88),
     };
-    if header.entry_size < 128 || header.entry_size % 8 != 0 {
+    if header.entry_size < 128 || !header.entry_size.is_multiple_of(8) {
         return Err(format!("partition entry size {} is not a multiple of 8 of at least 128", header.entry_size));
     }
     if header.entry_count * header.entry_size > MAX_GPT_ARRAY {

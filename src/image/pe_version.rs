@@ -266,7 +266,7 @@ mod tests {
         let mut block = vec![0u8; 6];
         block[2] = 52;
         block.extend("VS_VERSION_INFO\0".encode_utf16().flat_map(u16::to_le_bytes));
-        while block.len() % 4 != 0 {
+        while !block.len().is_multiple_of(4) {
             block.push(0);
         }
         block.extend(FIXED_SIGNATURE.to_le_bytes());

@@ -207,7 +207,7 @@ fn parse_header(head: &[u8], whole: bool, display: &str) -> io::Result<Option<He
         header.incompatible = be_u64(head, 72);
         header.autoclear = be_u64(head, 88);
         header_len = u64::from(be_u32(head, 100));
-        if header_len < V3_MIN_HEADER_LEN || header_len % 8 != 0 || header_len > cluster_size {
+        if header_len < V3_MIN_HEADER_LEN || !header_len.is_multiple_of(8) || header_len > cluster_size {
             return Err(damaged(
                 display,
                 format!("header_length {header_len} (a multiple of 8 from 104 to the cluster size {cluster_size})"),
@@ -587,7 +587,7 @@ impl<S: BlockSource> QcowImage<S> {
         if l2_table == 0 {
             return Ok(Mapping::Zeros);
         }
-        if l2_table % cluster_size != 0 {
+        if !l2_table.is_multiple_of(cluster_size) {
             return Err(self.error(format!(
                 "L1 entry {l1_index} points at an L2 table at byte {l2_table}, not on a cluster boundary"
             )));
@@ -623,7 +623,7 @@ impl<S: BlockSource> QcowImage<S> {
             );
         }
         let host = descriptor & OFFSET_MASK;
-        if host % cluster_size != 0 {
+        if !host.is_multiple_of(cluster_size) {
             return Err(
                 self.error(format!("the L2 entry at byte {entry_at} points at byte {host}, not on a cluster boundary"))
             );

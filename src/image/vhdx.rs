@@ -383,7 +383,7 @@ mod log {
     /// Validates the entry at `at` of the current log against every rule of §2.3.1.
     fn parse_entry(log: &[u8], at: usize) -> Result<Entry, &'static str> {
         let len = le_u32(log, at + 8) as usize;
-        if len < SECTOR || len % SECTOR != 0 || len > log.len() {
+        if len < SECTOR || !len.is_multiple_of(SECTOR) || len > log.len() {
             return Err("its length is not a whole number of 4 KiB sectors within the log");
         }
         let entry = ring(log, at, len);
@@ -393,7 +393,7 @@ mod log {
         let tail = le_u32(&entry, 12) as usize;
         let sequence = le_u64(&entry, 16);
         let count = le_u32(&entry, 24) as usize;
-        if sequence == 0 || tail % SECTOR != 0 || tail >= log.len() {
+        if sequence == 0 || !tail.is_multiple_of(SECTOR) || tail >= log.len() {
             return Err("its sequence number or tail is invalid");
         }
         // The 64-byte header takes the room of two 32-byte descriptors in the first sector.
@@ -412,7 +412,7 @@ mod log {
             match &d[..4] {
                 b"zero" => {
                     let zero_len = le_u64(d, 8);
-                    if offset % SECTOR as u64 != 0 || zero_len % SECTOR as u64 != 0 {
+                    if !offset.is_multiple_of(SECTOR as u64) || !zero_len.is_multiple_of(SECTOR as u64) {
                         return Err("a zero descriptor is not 4 KiB aligned");
                     }
                     writes.push(Write::Zero { offset, len: zero_len });
@@ -422,7 +422,7 @@ mod log {
                     let Some(sector) = entry.get(start..start + SECTOR) else {
                         return Err("a data descriptor has no data sector");
                     };
-                    if offset % SECTOR as u64 != 0
+                    if !offset.is_multiple_of(SECTOR as u64)
                         || &sector[..4] != b"data"
                         || le_u32(sector, 4) != (sequence >> 32) as u32
                         || le_u32(sector, 4092) != sequence as u32

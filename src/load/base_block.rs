@@ -225,7 +225,7 @@ impl BaseBlock {
         if self.file_format != 1 {
             problems.push(BaseBlockProblem::UnknownFileFormat { format: self.file_format });
         }
-        if self.hive_bins_size % HBIN_ALIGNMENT != 0 || self.hive_bins_size == 0 {
+        if !self.hive_bins_size.is_multiple_of(HBIN_ALIGNMENT) || self.hive_bins_size == 0 {
             problems.push(BaseBlockProblem::OddHiveBinsSize { size: self.hive_bins_size });
         }
         let needed = BASE_BLOCK_SIZE as u64 + self.hive_bins_size as u64;

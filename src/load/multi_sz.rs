@@ -31,7 +31,7 @@ pub struct SplitStrings {
 
 /// Splits REG_MULTI_SZ bytes on NUL units without losing empty strings.
 pub fn split_strings(bytes: &[u8]) -> SplitStrings {
-    let mut result = SplitStrings { odd_length: bytes.len() % 2 != 0, ..Default::default() };
+    let mut result = SplitStrings { odd_length: !bytes.len().is_multiple_of(2), ..Default::default() };
     let mut current: Vec<u16> = Vec::new();
     let mut tokens: Vec<String> = Vec::new();
     for pair in bytes.chunks_exact(2) {

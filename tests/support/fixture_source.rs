@@ -509,7 +509,7 @@ fn type_name(data_type: u32) -> String {
 
 /// UTF-16LE `data` as text, if it is well-formed.
 fn decode_utf16(data: &[u8]) -> Option<String> {
-    if data.len() % 2 != 0 {
+    if !data.len().is_multiple_of(2) {
         return None;
     }
     let units: Vec<u16> = data.chunks(2).map(|pair| u16::from_le_bytes([pair[0], pair[1]])).collect();

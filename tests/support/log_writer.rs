@@ -88,7 +88,7 @@ pub fn marvin32(data: &[u8]) -> u64 {
         lo = lo.rotate_left(27).wrapping_add(hi);
         hi = hi.rotate_left(19);
     };
-    assert!(data.len() % 4 == 0, "regf hashes whole 32-bit words");
+    assert!(data.len().is_multiple_of(4), "regf hashes whole 32-bit words");
     for word in data.chunks(4) {
         round(u32::from_le_bytes(word.try_into().unwrap()));
     }

@@ -45,7 +45,7 @@ fn put_u32(out: &mut [u8], at: usize, value: u32) {
 }
 
 fn align(out: &mut Vec<u8>, to: usize) {
-    while out.len() % to != 0 {
+    while !out.len().is_multiple_of(to) {
         out.push(0);
     }
 }

@@ -111,7 +111,7 @@ struct DirtyPages<'a> {
 impl<'a> DirtyPages<'a> {
     fn read(log: &LogFile<'a>, target: &Target<'_>) -> Result<DirtyPages<'a>, SkipReason> {
         let hive_bins_size = log.hive_bins_size;
-        if hive_bins_size == 0 || hive_bins_size % BYTES_PER_BITMAP_BYTE != 0 {
+        if hive_bins_size == 0 || !hive_bins_size.is_multiple_of(BYTES_PER_BITMAP_BYTE) {
             return Err(SkipReason::BadHiveBinsSize { size: hive_bins_size });
         }
         if let Err(too_large) = target.check_size(hive_bins_size) {
