@@ -535,6 +535,49 @@ fn e01_case_metadata_and_stored_hash_are_reported_not_verified() {
     assert_eq!(json["machines"][0]["container"], serde_json::Value::Null);
 }
 
+/// Read errors the acquiring tool recorded (an `error2` section, written here in place of the
+/// E01's second `header2` copy, which the reader does not use) are a note of the container:
+/// how many ranges, how many sectors, the first ranges.
+#[test]
+fn e01_acquisition_read_errors_are_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut image = fixture("containers", "windows.E01");
+    // The second header2 section: after the first one's descriptor and data.
+    let (first, first_len) = ewf_section(&image, b"header2");
+    let descriptor = first + first_len;
+    assert!(image[descriptor..].starts_with(b"header2\0"), "two header2 copies");
+    image[descriptor..descriptor + 16].fill(0);
+    image[descriptor..descriptor + 6].copy_from_slice(b"error2");
+    let adler = |bytes: &[u8]| {
+        let (mut a, mut b) = (1u32, 0u32);
+        for &byte in bytes {
+            a = (a + u32::from(byte)) % 65521;
+            b = (b + a) % 65521;
+        }
+        (b << 16) | a
+    };
+    let sum = adler(&image[descriptor..descriptor + 72]);
+    image[descriptor + 72..descriptor + 76].copy_from_slice(&sum.to_le_bytes());
+    let ranges = [(100u32, 8u32), (4096, 16)];
+    let mut data = Vec::new();
+    data.extend_from_slice(&(ranges.len() as u32).to_le_bytes());
+    data.extend_from_slice(&[0; 4]);
+    for (sector, count) in ranges {
+        data.extend_from_slice(&sector.to_le_bytes());
+        data.extend_from_slice(&count.to_le_bytes());
+    }
+    let sum = adler(&data);
+    data.extend_from_slice(&sum.to_le_bytes());
+    image[descriptor + 76..descriptor + 76 + data.len()].copy_from_slice(&data);
+    let path = write(dir.path(), "errors.E01", &image);
+    let output = rebootscan(&["scan".as_ref(), "--format".as_ref(), "json".as_ref(), path.as_os_str()]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let notes = json["machines"][0]["container"]["notes"].to_string();
+    let sectors: u32 = ranges.iter().map(|(_, count)| count).sum();
+    assert!(notes.contains(&format!("recorded {} read error range(s), {sectors} sector(s)", ranges.len())), "{notes}");
+    assert!(notes.contains("100+8, 4096+16"), "{notes}");
+}
+
 /// A case number written to attack the analyst's tools: an escape sequence, a spreadsheet
 /// formula, markup and a bidirectional override. The E01's `header` section is re-written with
 /// it (zlib, as the acquiring tool writes it; the other free-text fields emptied so that the

@@ -131,7 +131,7 @@ fn check_set_complete(segments: &[PathBuf], files: &[File]) -> io::Result<()> {
 pub struct EwfImage {
     reader: ewf::EwfReader,
     display: String,
-    /// `E01` or `Ex01`, and the number of segment files, for the report.
+    /// `E01`, `Ex01`, `L01` or `Lx01`, and the number of segment files, for the report.
     format: &'static str,
     segments: usize,
 }
@@ -168,7 +168,14 @@ impl EwfImage {
                 format!("{display}: damaged or incomplete EWF image ({e}); check that every segment (.E01, .E02, …) is present and complete, e.g. with `ewfverify`"),
             )
         })?;
-        Ok(EwfImage { reader, display, format: if ewf2 { "Ex01" } else { "E01" }, segments: segments.len() })
+        // Logical evidence files (L01/Lx01) share the format; the report names which it is.
+        let format = match (ewf2, signature[0] == b'L') {
+            (false, false) => "E01",
+            (false, true) => "L01",
+            (true, false) => "Ex01",
+            (true, true) => "Lx01",
+        };
+        Ok(EwfImage { reader, display, format, segments: segments.len() })
     }
 }
 

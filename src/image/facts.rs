@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// archive or a raw image.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerFacts {
-    /// `E01`, `Ex01`, `VHDX`, `VMDK`, `VHD`, `QCOW2`.
+    /// `E01`, `Ex01` (`L01`, `Lx01` for logical evidence files), `VHDX`, `VMDK`, `VHD`, `QCOW2`.
     pub format: String,
     /// The container file given or found (the first segment, the descriptor).
     pub path: String,
