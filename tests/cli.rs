@@ -96,6 +96,15 @@ fn json_contract_for_a_pending_machine() {
     assert!(finding["data"]["malformed"].as_array().unwrap().is_empty());
     assert!(machine["not_evaluated"].as_array().unwrap().iter().any(|n| n["reason"] == "volatile"));
     assert!(machine["errors"].as_array().unwrap().is_empty());
+    // Not read from a disk container: the field is there, null.
+    assert_eq!(machine.get("container"), Some(&serde_json::Value::Null));
+    // Every field of a machine object is documented in the README's contract.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let begin = readme.find("### JSON output contract").expect("contract section");
+    let contract = &readme[begin..begin + readme[begin..].find("### CSV columns").expect("next section")];
+    for field in machine.as_object().unwrap().keys() {
+        assert!(contract.contains(&format!("`{field}`")), "README's JSON contract lacks `{field}`");
+    }
 }
 
 #[test]
