@@ -220,16 +220,19 @@ pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
         })
     };
     let mut image = open()?;
+    let image_len = image.len();
     let layout = partition::read_layout(image.as_mut()).map_err(|e| fail(ImageProblem::Partition(e)))?;
     let image_name = spec.path.display().to_string();
     let mut probe = ImageProbe::default();
     probe.warnings.extend(image.warnings().into_iter().map(|w| format!("{}: {w}", spec.path.display())));
+    // One opened image for the partition table and every volume, handed from one to the next.
+    let mut image = Some(image);
     let candidates: Vec<Candidate> = match layout {
         Layout::BareVolume => vec![Candidate {
             partition: None,
             scheme: None,
             start: 0,
-            length: image.len(),
+            length: image_len,
             type_name: "volume".to_string(),
         }],
         Layout::Table(table) => {
@@ -249,7 +252,12 @@ pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
     };
     for Candidate { partition, scheme, start, length, type_name } in candidates {
         let name = volume_name(&image_name, partition);
-        let mut volume = match NtfsVolume::open(open()?, start, length, name.clone()) {
+        let source = match image.take() {
+            Some(source) => source,
+            // The last volume's open failed and took the image with it.
+            None => open()?,
+        };
+        let mut volume = match NtfsVolume::open(source, start, length, name.clone()) {
             Ok(volume) => volume,
             Err(VolumeError::NotNtfs(what)) => {
                 probe.other_partitions.push(format!("{name}: {type_name}, {what}"));
@@ -268,10 +276,9 @@ pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
         // The partition table and the NTFS boot sector each say where the volume ends; an
         // image of one volume has only the latter.
         let end = start.saturating_add(length.max(volume.size()));
-        if end > image.len() {
+        if end > image_len {
             probe.warnings.push(format!(
-                "{name}: the volume ends at byte {end} but the image at byte {}: the image is truncated, files beyond its end cannot be read",
-                image.len()
+                "{name}: the volume ends at byte {end} but the image at byte {image_len}: the image is truncated, files beyond its end cannot be read"
             ));
         }
         let template = ImageVolume {
@@ -336,6 +343,7 @@ pub fn probe(spec: &ImageSpec) -> Result<ImageProbe, ImageError> {
                 empty_regback: false,
             }),
         }
+        image = Some(volume.into_image());
     }
     Ok(probe)
 }

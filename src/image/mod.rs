@@ -14,6 +14,7 @@
 pub mod container;
 pub mod ewf;
 pub mod facts;
+pub mod kept;
 pub mod machine;
 pub mod partition;
 pub mod pe_version;

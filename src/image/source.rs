@@ -133,10 +133,8 @@ impl BlockSource for ImageFile {
             let within = position - segment.start;
             let available = segment.len - within;
             let wanted = (buf.len() - filled).min(usize::try_from(available).unwrap_or(usize::MAX));
-            segment.file.seek(SeekFrom::Start(within))?;
-            let read = segment
-                .file
-                .read(&mut buf[filled..filled + wanted])
+            // One pread: the block cache above asks for a 4 KiB block at a time.
+            let read = std::os::unix::fs::FileExt::read_at(&segment.file, &mut buf[filled..filled + wanted], within)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", segment.path.display())))?;
             if read == 0 {
                 // The segment is shorter than when it was opened.
@@ -152,7 +150,18 @@ impl BlockSource for ImageFile {
 /// is, unless it ends with a VHD footer (a fixed VHD: its disk ends before the footer); a container (E01, VHDX, VMDK, …) is where a decoder implementing [`BlockSource`]
 /// plugs in, one match arm per format. Until one does, the container is refused with the
 /// command that converts it.
+///
+/// The image comes with a [`BlockCache`] in front of it and is kept for the next open of the
+/// same unchanged files ([`crate::image::kept`]): discovery and the scan share one opened
+/// container.
 pub fn open_image(spec: &ImageSpec) -> Result<Box<dyn BlockSource>, OpenImageError> {
+    let kept = crate::image::kept::open(spec, |spec| {
+        open_container(spec).map(|image| Box::new(BlockCache::new(image)) as crate::image::kept::Opened)
+    })?;
+    Ok(Box::new(kept))
+}
+
+fn open_container(spec: &ImageSpec) -> Result<Box<dyn BlockSource + Send>, OpenImageError> {
     let mut image = ImageFile::open(spec).map_err(OpenImageError::Io)?;
     let mut head = vec![0u8; 4096];
     let read = image.read_at(0, &mut head).map_err(OpenImageError::Io)?;
@@ -197,92 +206,138 @@ pub enum OpenImageError {
     Container(Container),
 }
 
-fn resolve_seek(current: u64, len: u64, target: SeekFrom) -> io::Result<u64> {
-    let new = match target {
-        SeekFrom::Start(offset) => Some(offset),
-        SeekFrom::End(delta) => len.checked_add_signed(delta),
-        SeekFrom::Current(delta) => current.checked_add_signed(delta),
-    };
-    new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start or past 2^64"))
+/// A read cache of aligned blocks in front of an image, least recently used out. The `ntfs`
+/// crate reads a volume a 1 KiB file record or a 4 KiB index record at a time, and every
+/// lookup walks from the root directory again, so the same few blocks ($MFT records, the
+/// root index, the config folder's index) are read over and over, from discovery to the last
+/// staged-file lookup: with one cached block these reads evicted each other and a 4 MiB
+/// volume cost 15 MB of reads. A few dozen small blocks hold every record a scan touches
+/// (about 20 blocks for a Windows volume); memory stays bounded at
+/// `CACHE_BLOCKS * CACHE_BLOCK`. A long read (a hive's data runs, [`UNCACHED_READ`] or more)
+/// goes straight through: it is read once and would only evict the records.
+pub struct BlockCache<S> {
+    inner: S,
+    blocks: Vec<CachedBlock>,
+    /// Use counter, for choosing the least recently used block to replace.
+    clock: u64,
+    /// Index in `blocks` of the block read last: most reads follow the one before.
+    last: usize,
 }
 
-/// A read cache of one aligned block that, unlike `BufReader`, survives seeks: the `ntfs`
-/// crate seeks before nearly every read of a 1 KiB file record or 4 KiB index record, which
-/// would make `BufReader` discard and refill its buffer each time. Reads of a block or more
-/// (hive data runs) go straight through.
-pub struct BlockCache<R> {
-    inner: R,
-    block: Vec<u8>,
-    /// Offset of the cached block; `None` while the cache is empty.
-    block_start: Option<u64>,
-    block_len: usize,
-    position: u64,
+struct CachedBlock {
+    start: u64,
+    /// Fewer than `CACHE_BLOCK` bytes at the end of the source, or where it could not give more.
+    bytes: Vec<u8>,
+    used: u64,
 }
 
-const CACHE_BLOCK: usize = 64 << 10;
+/// One page-sized block: an index record is 4 KiB, a file record 1 KiB, so a block holds
+/// what a lookup touches and little else.
+pub const CACHE_BLOCK: usize = 4 << 10;
+/// 1 MiB of blocks per opened image.
+pub const CACHE_BLOCKS: usize = 256;
+/// Reads this long or longer are not cached: an index record (4 KiB) is, and so is the
+/// volume's $UpCase table (128 KiB), read again by each open of the volume (discovery, scan);
+/// a hive's data runs (megabytes) are not.
+pub const UNCACHED_READ: usize = 256 << 10;
 
-impl<R: Read + Seek> BlockCache<R> {
-    pub fn new(inner: R) -> BlockCache<R> {
-        BlockCache { inner, block: vec![0u8; CACHE_BLOCK], block_start: None, block_len: 0, position: 0 }
+impl<S: BlockSource> BlockCache<S> {
+    pub fn new(inner: S) -> BlockCache<S> {
+        BlockCache { inner, blocks: Vec::new(), clock: 0, last: 0 }
     }
 
-    fn fill(&mut self, start: u64) -> io::Result<()> {
-        self.block_start = None;
-        self.inner.seek(SeekFrom::Start(start))?;
+    /// The index in `blocks` of the block that starts at `start`, read if it is not cached.
+    fn block(&mut self, start: u64) -> io::Result<usize> {
+        self.clock += 1;
+        let found = match self.blocks.get(self.last) {
+            Some(block) if block.start == start => Some(self.last),
+            _ => self.blocks.iter().position(|b| b.start == start),
+        };
+        if let Some(index) = found {
+            self.blocks[index].used = self.clock;
+            self.last = index;
+            return Ok(index);
+        }
+        let wanted = usize::try_from(self.inner.len().saturating_sub(start)).unwrap_or(usize::MAX).min(CACHE_BLOCK);
+        let index = if self.blocks.len() < CACHE_BLOCKS {
+            self.blocks.push(CachedBlock { start, bytes: Vec::with_capacity(CACHE_BLOCK), used: 0 });
+            self.blocks.len() - 1
+        } else {
+            // Full: reuse the least recently used block's buffer.
+            let mut oldest = 0;
+            for (index, block) in self.blocks.iter().enumerate() {
+                if block.used < self.blocks[oldest].used {
+                    oldest = index;
+                }
+            }
+            oldest
+        };
+        let block = &mut self.blocks[index];
+        // Marked empty until filled, so that an error leaves no stale bytes under the new start.
+        block.start = start;
+        block.bytes.clear();
+        block.bytes.resize(wanted, 0);
+        block.used = self.clock;
         let mut filled = 0;
-        while filled < CACHE_BLOCK {
-            match self.inner.read(&mut self.block[filled..]) {
+        while filled < wanted {
+            match self.inner.read_at(start + filled as u64, &mut block.bytes[filled..]) {
                 Ok(0) => break,
                 Ok(read) => filled += read,
-                // The end of a truncated image: keep what was read, report it when it is needed.
-                Err(error) if filled == 0 => return Err(error),
+                Err(error) if filled == 0 => {
+                    block.bytes.clear();
+                    block.start = u64::MAX;
+                    return Err(error);
+                }
+                // Keep what was read; the rest is asked of the source again, which says why.
                 Err(_) => break,
             }
         }
-        self.block_start = Some(start);
-        self.block_len = filled;
-        Ok(())
+        block.bytes.truncate(filled);
+        self.last = index;
+        Ok(index)
+    }
+
+    /// The source behind the cache.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
-impl<R: Read + Seek> Read for BlockCache<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if buf.len() >= CACHE_BLOCK {
-            self.inner.seek(SeekFrom::Start(self.position))?;
-            let read = self.inner.read(buf)?;
-            self.position += read as u64;
-            return Ok(read);
-        }
-        let block_start = self.position - self.position % CACHE_BLOCK as u64;
-        if self.block_start != Some(block_start) {
-            self.fill(block_start)?;
-        }
-        let within = (self.position - block_start) as usize;
-        if within >= self.block_len {
-            // Past what the block holds: let the inner reader say why (end of volume, truncation).
-            self.inner.seek(SeekFrom::Start(self.position))?;
-            let read = self.inner.read(buf)?;
-            self.position += read as u64;
-            return Ok(read);
-        }
-        let count = buf.len().min(self.block_len - within);
-        buf[..count].copy_from_slice(&self.block[within..within + count]);
-        self.position += count as u64;
-        Ok(count)
+impl<S: BlockSource> BlockSource for BlockCache<S> {
+    fn len(&self) -> u64 {
+        self.inner.len()
     }
-}
 
-impl<R: Read + Seek> Seek for BlockCache<R> {
-    fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
-        let end = match target {
-            SeekFrom::End(_) => Some(self.inner.seek(SeekFrom::End(0))?),
-            _ => None,
-        };
-        self.position = resolve_seek(self.position, end.unwrap_or(0), target)?;
-        Ok(self.position)
+    fn warnings(&self) -> Vec<String> {
+        self.inner.warnings()
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.len() >= UNCACHED_READ {
+            return self.inner.read_at(offset, buf);
+        }
+        let mut filled = 0;
+        while filled < buf.len() {
+            let Some(at) = offset.checked_add(filled as u64) else { break };
+            if at >= self.inner.len() {
+                break;
+            }
+            let start = at - at % CACHE_BLOCK as u64;
+            let index = self.block(start)?;
+            let bytes = &self.blocks[index].bytes;
+            // Within a block: `at - start` is below CACHE_BLOCK.
+            let within = (at - start) as usize;
+            if within >= bytes.len() {
+                // Bytes the source did not give when the block was read (a truncated image):
+                // let it say why, or give them if it can now.
+                filled += self.inner.read_at(at, &mut buf[filled..])?;
+                break;
+            }
+            let count = (buf.len() - filled).min(bytes.len() - within);
+            buf[filled..filled + count].copy_from_slice(&bytes[within..within + count]);
+            filled += count;
+        }
+        Ok(filled)
     }
 }
 
@@ -302,6 +357,10 @@ impl<R> Budget<R> {
 
     pub fn set(&mut self, bytes: u64) {
         self.remaining = bytes;
+    }
+
+    pub fn into_inner(self) -> R {
+        self.inner
     }
 }
 
@@ -366,24 +425,86 @@ mod tests {
     }
 
     #[test]
-    fn block_cache_reads_like_the_inner_reader() {
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        let mut cache = BlockCache::new(io::Cursor::new(data.clone()));
-        for (offset, len) in [(0u64, 10usize), (65_530, 20), (3, 70_000), (199_990, 50), (250_000, 5)] {
-            cache.seek(SeekFrom::Start(offset)).unwrap();
+    fn block_cache_reads_like_the_inner_source() {
+        let data: Vec<u8> = (0..(CACHE_BLOCK * CACHE_BLOCKS + 70_000) as u32).map(|i| (i % 251) as u8).collect();
+        let mut cache = BlockCache::new(&data[..]);
+        let total = data.len() as u64;
+        // Within a block, across two, a long read (straight through), the last partial
+        // block, past the end; then enough blocks to make the cache evict, and back.
+        let mut reads = vec![(0u64, 10usize), (4090, 20), (3, 70_000), (total - 10, 50), (total + 5, 5)];
+        reads.extend((0..CACHE_BLOCKS as u64 + 8).map(|i| (i * CACHE_BLOCK as u64 + 7, 100)));
+        reads.extend([(7, 100), (0, 10), (total - 4000, 3000)]);
+        for (offset, len) in reads {
             let mut buf = vec![0u8; len];
-            let mut filled = 0;
-            while filled < len {
-                let read = cache.read(&mut buf[filled..]).unwrap();
-                if read == 0 {
-                    break;
-                }
-                filled += read;
-            }
+            let read = cache.read_at(offset, &mut buf).unwrap();
             let start = (offset as usize).min(data.len());
             let end = (offset as usize + len).min(data.len());
-            assert_eq!(&buf[..filled], &data[start..end], "offset {offset}");
+            assert_eq!(&buf[..read], &data[start..end], "offset {offset}");
+            assert!(cache.blocks.len() <= CACHE_BLOCKS);
         }
+    }
+
+    /// Counts the reads that reach the source.
+    struct Counted<'a> {
+        data: &'a [u8],
+        reads: usize,
+    }
+
+    impl BlockSource for Counted<'_> {
+        fn len(&self) -> u64 {
+            self.data.len() as u64
+        }
+
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            self.data.read_at(offset, buf)
+        }
+    }
+
+    #[test]
+    fn block_cache_reads_each_block_once_while_it_fits() {
+        let data = vec![5u8; CACHE_BLOCK * 8];
+        let mut cache = BlockCache::new(Counted { data: &data, reads: 0 });
+        let mut record = [0u8; 1024];
+        // A lookup's pattern: the same few records from several blocks, again and again.
+        for _ in 0..50 {
+            for block in [0u64, 3, 1, 7] {
+                cache.read_exact_at(block * CACHE_BLOCK as u64 + 512, &mut record).unwrap();
+            }
+        }
+        assert_eq!(cache.into_inner().reads, 4);
+    }
+
+    /// The first `good` bytes, then an error, like an image truncated while it is read.
+    struct Failing {
+        good: u64,
+        len: u64,
+    }
+
+    impl BlockSource for Failing {
+        fn len(&self) -> u64 {
+            self.len
+        }
+
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+            if offset >= self.good {
+                return Err(io::Error::other("truncated"));
+            }
+            let count = buf.len().min((self.good - offset) as usize);
+            buf[..count].fill(1);
+            Ok(count)
+        }
+    }
+
+    #[test]
+    fn block_cache_passes_on_the_error_of_a_truncated_source() {
+        let mut cache = BlockCache::new(Failing { good: 100, len: 10_000 });
+        let mut buf = [0u8; 200];
+        // The bytes the source gave, then its error for the rest; never zeros for them.
+        assert_eq!(cache.read_at(0, &mut buf[..50]).unwrap(), 50);
+        assert!(cache.read_at(50, &mut buf).unwrap_err().to_string().contains("truncated"));
+        assert!(cache.read_at(5000, &mut buf).unwrap_err().to_string().contains("truncated"));
+        assert!(cache.read_at(5000, &mut buf).is_err(), "a failed block is not kept as read");
     }
 
     #[test]

@@ -15,12 +15,14 @@ use ntfs::indexes::NtfsFileNameIndex;
 use ntfs::structured_values::{NtfsFileAttributeFlags, NtfsFileNamespace};
 use ntfs::{Ntfs, NtfsAttributeFlags, NtfsFile};
 
-use crate::image::source::{BlockCache, Budget, Slice, SliceOf};
+use crate::image::source::{Budget, Slice, SliceOf};
 use crate::load::guard;
 pub use crate::source::FileProblem;
 use crate::source::{BlockReader, BlockSource, DirEntry, EntryKind, FileTree, Metadata};
 
-type Reader = Budget<BlockCache<BlockReader<Slice<Box<dyn BlockSource>>>>>;
+/// No cache here: the image from [`crate::image::source::open_image`] has one, kept from
+/// discovery to the scan.
+type Reader = Budget<BlockReader<Slice<Box<dyn BlockSource>>>>;
 
 /// Budget for finding a file: a few index records per directory level, with a wide margin
 /// for directories of tens of thousands of files (System32, WinSxS).
@@ -128,8 +130,7 @@ impl NtfsVolume {
         let sectors = boot.get(40..48).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
         let boot_size = sectors.checked_mul(sector_size).unwrap_or(0);
         let len = if start.saturating_add(len) >= image.len() { len.max(boot_size) } else { len };
-        let mut fs =
-            Budget::new(BlockCache::new(BlockReader::new(Slice::new(image, start, len, SliceOf::VolumeInImage))));
+        let mut fs = Budget::new(BlockReader::new(Slice::new(image, start, len, SliceOf::VolumeInImage)));
         fs.set(LOOKUP_BUDGET);
         let opened = guard::contain(|| -> Result<Ntfs, ntfs::NtfsError> {
             let mut ntfs = Ntfs::new(&mut fs)?;
@@ -142,6 +143,11 @@ impl NtfsVolume {
             Ok(Err(error)) => Err(VolumeError::Ntfs(crate::messages::plain(&error.to_string()))),
             Err(panic) => Err(VolumeError::Ntfs(format!("internal failure of the NTFS reader: {panic}"))),
         }
+    }
+
+    /// The image the volume was opened on, for opening another of its volumes.
+    pub fn into_image(self) -> Box<dyn BlockSource> {
+        self.fs.into_inner().into_inner().into_inner()
     }
 
     /// The volume's size as its boot sector gives it.

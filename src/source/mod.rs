@@ -194,6 +194,11 @@ impl<S: BlockSource> Slice<S> {
         Slice { inner, start, len, of }
     }
 
+    /// The source the window is of.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     fn truncated(&self) -> io::Error {
         let (source_end, window_end) = (self.inner.len(), self.start.saturating_add(self.len));
         io::Error::new(
@@ -239,6 +244,10 @@ pub struct BlockReader<S> {
 impl<S: BlockSource> BlockReader<S> {
     pub fn new(inner: S) -> BlockReader<S> {
         BlockReader { inner, position: 0 }
+    }
+
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
