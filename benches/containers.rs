@@ -8,6 +8,10 @@
 //!   process read through read(2)/pread(2), i.e. what the container reader asked for) and,
 //!   cold, `read_bytes` (what the kernel fetched from the disk).
 //!
+//! Each run forgets the images kept from earlier runs (src/image/kept.rs), so it opens its
+//! image once, for discovery and the scan; the fixtures are left to settle first, since only
+//! files unchanged for a while are kept.
+//!
 //! Prints a Markdown section for benches/RESULTS.md (between its `containers` markers, inside the
 //! analysis block that the scale benchmark keeps). VMDK rows: the same volume as a
 //! monolithicSparse and a streamOptimized VMDK (`fixtures/containers/windows*.vmdk`, qemu-img,

@@ -1,5 +1,5 @@
 //! Opened images kept from discovery to the scan (src/image/kept.rs): a kept image gives the
-//! answers a fresh open gives, it is what makes the second open read (next to) nothing, and it
+//! answers a fresh open gives (raw, E01, VMDK, VHD, VHDX, QCOW2), it is what makes the second open read (next to) nothing, and it
 //! is never used for a file that changed, even in place at the same size.
 
 use std::io::Write;
@@ -34,6 +34,7 @@ fn kept_images_answer_like_fresh_ones_and_never_outlive_a_change() {
         ("containers", "windows-stream.vmdk"),
         ("containers", "windows.vhd"),
         ("containers", "windows.vhdx"),
+        ("containers", "windows.qcow2"),
     ];
     let settled = tempfile::tempdir().unwrap();
     let fresh = tempfile::tempdir().unwrap();

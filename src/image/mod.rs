@@ -1,7 +1,9 @@
 //! Disk images: the hives of each Windows volume of a raw disk image, read straight out of
 //! NTFS, and the files behind pending renames.
 //!
-//! An image is read through read-only handles ([`source`]): one raw file or a split raw set.
+//! An image is read through read-only handles ([`source`]): one raw file or a split raw set,
+//! behind a page cache, and kept from discovery to the scan while its files are unchanged
+//! ([`kept`]).
 //! Its partition table ([`partition`]: MBR, GPT, or none) gives the volumes; each NTFS volume
 //! ([`volume`], the `ntfs` crate) with `Windows\System32\config` hives is one machine. Its
 //! hive and log bytes go through [`crate::load::HiveFile::from_shared`] and the normal
