@@ -168,6 +168,10 @@ impl BlockSource for KeptImage {
     fn warnings(&self) -> Vec<String> {
         self.image.as_ref().map(|image| image.warnings()).unwrap_or_default()
     }
+
+    fn container_facts(&self) -> Option<crate::image::facts::ContainerFacts> {
+        self.image.as_ref().and_then(|image| image.container_facts())
+    }
 }
 
 #[cfg(test)]

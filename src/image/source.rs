@@ -312,6 +312,10 @@ impl<S: BlockSource> BlockSource for BlockCache<S> {
         self.inner.warnings()
     }
 
+    fn container_facts(&self) -> Option<crate::image::facts::ContainerFacts> {
+        self.inner.container_facts()
+    }
+
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         if buf.len() >= UNCACHED_READ {
             return self.inner.read_at(offset, buf);
