@@ -227,15 +227,26 @@ impl AtomicOutput {
         }
         let mut builder = tempfile::Builder::new();
         builder.prefix(".rebootscan-").suffix(".partial");
-        // A report is an ordinary file: the usual mode under the user's umask (tempfile's
-        // default, 0600, would survive the rename).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o666));
-        }
-        let temp = builder.tempfile_in(dir).map_err(io_error)?;
-        let cleanup = CleanupSlot(register_cleanup(temp.path()));
+        let mut cleanup = CleanupSlot(None);
+        let temp = builder
+            .make_in(dir, |path| {
+                // Known to the signal handler before the file exists: a SIGTERM between the
+                // create and the registration would leave the partial file behind. A signal
+                // before the create finds nothing to remove.
+                let registered = CleanupSlot(register_cleanup(path));
+                let mut options = std::fs::OpenOptions::new();
+                options.read(true).write(true).create_new(true);
+                // A report is an ordinary file: the usual mode under the user's umask
+                // (tempfile's default, 0600, would survive the rename).
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o666);
+                // On failure `registered` is dropped, and the name forgotten, before tempfile
+                // tries another.
+                let file = options.open(path)?;
+                cleanup = registered;
+                Ok(file)
+            })
+            .map_err(io_error)?;
         Ok(AtomicOutput { temp, cleanup, target: target.to_path_buf(), what, inputs: inputs.clone() })
     }
 

@@ -615,6 +615,20 @@ fn big_tree(root: &Path, machines: usize) {
     }
 }
 
+/// A pipe of one page (the least Linux allows): a child writing more than 4 KiB to it blocks
+/// until the reader reads, which the test never does. Returns (read end, write end).
+fn small_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: plain syscalls on descriptors this function creates and hands on as owned.
+    unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        let pipe = (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1]));
+        assert_eq!(libc::fcntl(fds[0], libc::F_SETPIPE_SZ, 4096), 4096);
+        pipe
+    }
+}
+
 #[test]
 fn sigterm_and_sigint_leave_no_partial_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -623,15 +637,23 @@ fn sigterm_and_sigint_leave_no_partial_file() {
     for signal in [libc::SIGTERM, libc::SIGINT] {
         let out = dir.path().join(format!("out-{signal}"));
         std::fs::create_dir(&out).unwrap();
-        let report = out.join("report.json");
         let findings = out.join("findings.csv");
+        let timeline = out.join("timeline.csv");
+        // The report goes to a pipe nobody reads: 150 machines' JSON is far more than its 4
+        // KiB, so the run blocks in the middle, its temporary files open, and cannot finish
+        // before the signal, however late the signal comes on a loaded machine (a run of this
+        // tree ends some 80 ms after its temporary files appear).
+        let (_unread, report_pipe) = small_pipe();
         let mut child = bin()
             .args(["scan", arg(&tree), "--format", "json", "--packages", "always", "-j", "1"])
-            .args(["-o", arg(&report), "--findings-csv", arg(&findings)])
+            .args(["--findings-csv", arg(&findings), "--timeline", arg(&timeline)])
+            .stdout(Stdio::from(report_pipe))
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // Ready once both temporary files exist: each is known to the signal handler before
+        // it is created (src/output.rs), so the signal may come at any moment after this.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while partial_files(&out).len() < 2 && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
@@ -642,7 +664,7 @@ fn sigterm_and_sigint_leave_no_partial_file() {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(signal), "{status:?}");
         assert!(partial_files(&out).is_empty(), "left behind: {:?}", partial_files(&out));
-        assert!(!report.exists() && !findings.exists());
+        assert!(!findings.exists() && !timeline.exists());
     }
 }
 
