@@ -395,6 +395,44 @@ fn corrupt_store_is_an_error_not_absence() {
     assert!(error.problem.contains("cannot tell"), "{error}");
 }
 
+/// A package's `CurrentState` with one damaged character in its name is not "no state": the
+/// walk says which name the package holds instead, as the other lookups do (value lists carry
+/// no hash). A name of another length is no such trace.
+#[test]
+fn a_state_name_one_character_off_is_a_read_error_naming_both() {
+    let (spec, expected) = store(IndexStyle::Lh, 7, &[(150, 0x60)]);
+    let clean = spec.build();
+    let name = package_names()[150].clone();
+    assert!(expected.iter().any(|(package, _)| *package == name));
+    // The package's value list, and in it the CurrentState record (offsets relative to the
+    // first hive bin, cell headers of 4 bytes).
+    let nk = find(&clean, name.as_bytes()) - 76;
+    let cell = |offset: u32| offset as usize + 4096 + 4;
+    let list = cell(u32::from_le_bytes(clean[nk + 40..nk + 44].try_into().unwrap()));
+    let values = u32::from_le_bytes(clean[nk + 36..nk + 40].try_into().unwrap()) as usize;
+    let vk = (0..values)
+        .map(|entry| cell(u32::from_le_bytes(clean[list + 4 * entry..list + 4 * entry + 4].try_into().unwrap())))
+        .find(|&vk| &clean[vk..vk + 2] == b"vk" && &clean[vk + 20..vk + 32] == b"CurrentState")
+        .unwrap();
+    let mut bytes = clean.clone();
+    bytes[vk + 20 + 11] ^= 0x01; // "CurrentStatd"
+    let error = walk(&bytes).unwrap_err();
+    assert!(
+        error.problem.contains("value \"CurrentState\"")
+            && error.problem.contains("the key holds \"CurrentStatd\" instead, one character from it"),
+        "{error}"
+    );
+    assert!(error.key.ends_with(&name), "{error}");
+
+    // Made shorter (another length: plainly absent), the package is simply not pending.
+    let mut bytes = clean;
+    let length = u16::from_le_bytes(bytes[vk + 2..vk + 4].try_into().unwrap());
+    bytes[vk + 2..vk + 4].copy_from_slice(&(length - 1).to_le_bytes());
+    let (pending, _) = walk(&bytes).unwrap();
+    assert!(pending.iter().all(|p| p.package != name), "{pending:?}");
+    assert_eq!(pending.len(), expected.len() - 1);
+}
+
 /// A pending package whose name does not fit its key node is an error naming Packages, not a
 /// package with an empty name looked up in vain.
 #[test]

@@ -423,7 +423,7 @@ impl<'h> Key<'h> {
                     prefetch_cell(self.bytes, value);
                 }
             }
-            let (value, slot) = subkey_dword(self.bytes, node, &wanted).map_err(|problem| {
+            let (value, slot) = subkey_dword(self.bytes, node, value_name, &wanted).map_err(|problem| {
                 // Only to name the key in the message: an unreadable name shows as empty.
                 let name = String::from_utf16_lossy(&nk_raw_name_units(self.bytes, node).unwrap_or_default());
                 ReadError::new(&join_path(&self.path, &name), problem)
@@ -526,13 +526,16 @@ impl<'h> Key<'h> {
 /// Two upper-cased names of the same length that differ in exactly one unit, other than one
 /// digit for another (numbered siblings such as `Value1` and `Value2` are normal).
 fn one_character_apart(left: &[u16], right: &[u16]) -> bool {
-    if left.len() != right.len() {
-        return false;
-    }
-    let mut differences = left.iter().zip(right).filter(|(a, b)| a != b);
+    left.len() == right.len() && units_one_apart(left.iter().copied(), right)
+}
+
+/// [`one_character_apart`] for units that come one by one (a stored name decoded in place),
+/// `left` as long as `right`.
+fn units_one_apart(left: impl Iterator<Item = u16>, right: &[u16]) -> bool {
+    let mut differences = left.zip(right.iter().copied()).filter(|(a, b)| a != b);
     let is_digit = |unit: u16| (u16::from(b'0')..=u16::from(b'9')).contains(&unit);
     match (differences.next(), differences.next()) {
-        (Some((&a, &b)), None) => !(is_digit(a) && is_digit(b)),
+        (Some((a, b)), None) => !(is_digit(a) && is_digit(b)),
         _ => false,
     }
 }
@@ -1030,7 +1033,12 @@ pub enum DwordCell {
 /// cells without copying anything. Mirrors [`Key::value`]: a corrupt entry elsewhere in the
 /// list does not hide a valid match, but without a match it means absence cannot be proven.
 /// Also returns the position of the value in the key's value list, when found.
-fn subkey_dword(bytes: &[u8], node: u32, wanted: &[u16]) -> Result<(DwordCell, Option<usize>), String> {
+fn subkey_dword(
+    bytes: &[u8],
+    node: u32,
+    value_name: &str,
+    wanted: &[u16],
+) -> Result<(DwordCell, Option<usize>), String> {
     let cell = cell_data(bytes, node).ok_or("corrupt cell: key node outside the hive")?;
     if cell.get(..2) != Some(cells::NK_SIGNATURE) {
         return Err("corrupt cell: a subkey list entry that is not a key node".into());
@@ -1045,6 +1053,9 @@ fn subkey_dword(bytes: &[u8], node: u32, wanted: &[u16]) -> Result<(DwordCell, O
     let list_offset = read_u32(cell, cells::NK_VALUE_LIST).ok_or("corrupt cell: key node cut short")?;
     let list = cell_data(bytes, list_offset).ok_or("corrupt cell: value list outside the hive")?;
     let mut unreadable = false;
+    // A name one character from the wanted one (see [`Key::value`]): decoded only then, so
+    // that a sound store still costs no allocation per subkey.
+    let mut near_miss: Option<String> = None;
     for index in 0..count {
         let Some(vk) = read_u32(list, 4 * index).and_then(|offset| cell_data(bytes, offset)) else {
             unreadable = true;
@@ -1064,13 +1075,24 @@ fn subkey_dword(bytes: &[u8], node: u32, wanted: &[u16]) -> Result<(DwordCell, O
             continue;
         };
         let latin1 = flags & cells::VALUE_COMP_NAME != 0;
-        let matches = if latin1 {
-            name.len() == wanted.len() && name.iter().zip(wanted).all(|(&b, &w)| upcase_unit(b as u16) == w)
-        } else {
-            name.len() == 2 * wanted.len()
-                && name.chunks_exact(2).zip(wanted).all(|(p, &w)| upcase_unit(u16::from_le_bytes([p[0], p[1]])) == w)
+        let same_length = if latin1 { name.len() == wanted.len() } else { name.len() == 2 * wanted.len() };
+        if !same_length {
+            continue;
+        }
+        // The stored name's units upcased, decoded in place (no allocation).
+        let unit = |at: usize| {
+            upcase_unit(if latin1 { u16::from(name[at]) } else { u16::from_le_bytes([name[2 * at], name[2 * at + 1]]) })
         };
-        if !matches {
+        let units = || (0..wanted.len()).map(unit);
+        if !units().eq(wanted.iter().copied()) {
+            if near_miss.is_none() && units_one_apart(units(), wanted) {
+                near_miss = Some(if latin1 {
+                    name.iter().map(|&b| char::from(b)).collect()
+                } else {
+                    let stored: Vec<u16> = name.chunks_exact(2).map(|p| u16::from_le_bytes([p[0], p[1]])).collect();
+                    String::from_utf16_lossy(&stored)
+                });
+            }
             continue;
         }
         let (Some(size), Some(data), Some(data_type)) =
@@ -1086,10 +1108,12 @@ fn subkey_dword(bytes: &[u8], node: u32, wanted: &[u16]) -> Result<(DwordCell, O
         };
         return Ok((value, Some(index)));
     }
-    if unreadable {
-        Err("cannot tell whether the value exists: corrupt value entry".into())
-    } else {
-        Ok((DwordCell::Absent, None))
+    match (unreadable, near_miss) {
+        (true, _) => Err("cannot tell whether the value exists: corrupt value entry".into()),
+        (false, Some(other)) => Err(format!(
+            "cannot tell whether value \"{value_name}\" exists: the key holds \"{other}\" instead, one character from it (a damaged value name?)"
+        )),
+        (false, None) => Ok((DwordCell::Absent, None)),
     }
 }
 
