@@ -3,25 +3,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use support::command::{arg, rebootscan, stderr, stdout};
 use support::hive_writer::{HiveSpec, ValueSpec};
-
-fn rebootscan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rebootscan")).args(args).output().expect("run rebootscan")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn path_arg(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
 
 /// Writes a machine folder `dir/name` with a SYSTEM and a SOFTWARE hive; `pending` queues a
 /// System32 replacement.
@@ -70,7 +54,7 @@ fn readme_rule_list_is_generated_from_the_table() {
 fn json_contract_for_a_pending_machine() {
     let dir = tempfile::tempdir().unwrap();
     let folder = write_machine(dir.path(), "HOST-A", true);
-    let output = rebootscan(&["scan", path_arg(&folder), "--format", "json"]);
+    let output = rebootscan(&["scan", arg(&folder), "--format", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
     let machine = &json["machines"][0];
@@ -116,7 +100,7 @@ fn jsonl_csv_and_findings_csv_cover_every_machine() {
     std::fs::create_dir_all(case.join("c-broken")).unwrap();
     std::fs::write(case.join("c-broken/SYSTEM"), b"this is not a hive").unwrap();
 
-    let output = rebootscan(&["scan", path_arg(&case), "--format", "jsonl"]);
+    let output = rebootscan(&["scan", arg(&case), "--format", "jsonl"]);
     assert_eq!(output.status.code(), Some(3), "one machine could not be analysed");
     let lines: Vec<serde_json::Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let verdicts: Vec<(&str, &str)> =
@@ -132,16 +116,8 @@ fn jsonl_csv_and_findings_csv_cover_every_machine() {
 
     let report = dir.path().join("report.csv");
     let findings = dir.path().join("findings.csv");
-    let output = rebootscan(&[
-        "scan",
-        path_arg(&case),
-        "--format",
-        "csv",
-        "-o",
-        path_arg(&report),
-        "--findings-csv",
-        path_arg(&findings),
-    ]);
+    let output =
+        rebootscan(&["scan", arg(&case), "--format", "csv", "-o", arg(&report), "--findings-csv", arg(&findings)]);
     assert_eq!(output.status.code(), Some(3));
     assert!(output.stdout.is_empty());
     let mut reader = csv::Reader::from_path(&report).unwrap();
@@ -164,7 +140,7 @@ fn jsonl_csv_and_findings_csv_cover_every_machine() {
 
     // Same input, byte-identical report.
     let again = dir.path().join("again.csv");
-    rebootscan(&["scan", path_arg(&case), "--format", "csv", "-o", path_arg(&again)]);
+    rebootscan(&["scan", arg(&case), "--format", "csv", "-o", arg(&again)]);
     assert_eq!(std::fs::read(&report).unwrap(), std::fs::read(&again).unwrap());
 }
 
@@ -173,16 +149,16 @@ fn fail_on_pending_gives_exit_4() {
     let dir = tempfile::tempdir().unwrap();
     let pending = write_machine(dir.path(), "p", true);
     let clean = write_machine(dir.path(), "c", false);
-    assert_eq!(rebootscan(&["scan", path_arg(&pending), "--fail-on-pending"]).status.code(), Some(4));
-    assert_eq!(rebootscan(&["scan", path_arg(&clean), "--fail-on-pending"]).status.code(), Some(0));
-    assert_eq!(rebootscan(&["scan", path_arg(&pending)]).status.code(), Some(0));
+    assert_eq!(rebootscan(&["scan", arg(&pending), "--fail-on-pending"]).status.code(), Some(4));
+    assert_eq!(rebootscan(&["scan", arg(&clean), "--fail-on-pending"]).status.code(), Some(0));
+    assert_eq!(rebootscan(&["scan", arg(&pending)]).status.code(), Some(0));
 }
 
 #[test]
 fn errors_name_the_file_and_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-folder");
-    let output = rebootscan(&["scan", path_arg(&missing)]);
+    let output = rebootscan(&["scan", arg(&missing)]);
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
     assert!(message.contains(&format!("skipped {}: does not exist", missing.display())), "{message}");
@@ -190,7 +166,7 @@ fn errors_name_the_file_and_the_problem() {
 
     let empty_dir = dir.path().join("empty");
     std::fs::create_dir(&empty_dir).unwrap();
-    let message = stderr(&rebootscan(&["scan", path_arg(&empty_dir)]));
+    let message = stderr(&rebootscan(&["scan", arg(&empty_dir)]));
     assert!(message.contains("no SYSTEM, SOFTWARE or COMPONENTS hive found"), "{message}");
 
     for (name, bytes, expected) in [
@@ -201,11 +177,11 @@ fn errors_name_the_file_and_the_problem() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let output = rebootscan(&["scan", path_arg(&path), "--format", "json"]);
+        let output = rebootscan(&["scan", arg(&path), "--format", "json"]);
         assert_eq!(output.status.code(), Some(3), "{name}");
         let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         let error = &json["machines"][0]["errors"][0];
-        assert_eq!(error["file"], path_arg(&path));
+        assert_eq!(error["file"], arg(&path));
         assert!(error["message"].as_str().unwrap().contains(expected), "{name}: {error}");
     }
 }
@@ -217,7 +193,7 @@ fn truncated_hive_is_reported_as_truncated() {
     let system = folder.join("SYSTEM");
     let bytes = std::fs::read(&system).unwrap();
     std::fs::write(&system, &bytes[..bytes.len() - 4096]).unwrap();
-    let output = rebootscan(&["inspect", path_arg(&system)]);
+    let output = rebootscan(&["inspect", arg(&system)]);
     assert_eq!(output.status.code(), Some(3));
     assert!(stdout(&output).contains("truncated: the base block declares"), "{}", stdout(&output));
 }
@@ -226,7 +202,7 @@ fn truncated_hive_is_reported_as_truncated() {
 fn inspect_shows_base_block_kind_and_control_sets() {
     let dir = tempfile::tempdir().unwrap();
     let folder = write_machine(dir.path(), "i", false);
-    let output = rebootscan(&["inspect", path_arg(&folder.join("SYSTEM"))]);
+    let output = rebootscan(&["inspect", arg(&folder.join("SYSTEM"))]);
     assert!(output.status.success());
     let text = stdout(&output);
     for expected in
@@ -242,13 +218,13 @@ fn recover_never_overwrites() {
     let folder = write_machine(dir.path(), "r", false);
     let system = folder.join("SYSTEM");
     let before = std::fs::read(&system).unwrap();
-    let output = rebootscan(&["recover", path_arg(&system), "-o", path_arg(&system)]);
+    let output = rebootscan(&["recover", arg(&system), "-o", arg(&system)]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("a file this run reads"), "{}", stderr(&output));
     assert_eq!(std::fs::read(&system).unwrap(), before);
     let earlier = dir.path().join("earlier.hive");
     std::fs::write(&earlier, b"an earlier result").unwrap();
-    let output = rebootscan(&["recover", path_arg(&system), "-o", path_arg(&earlier)]);
+    let output = rebootscan(&["recover", arg(&system), "-o", arg(&earlier)]);
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr(&output).contains("already exists (the output must be a new file)"), "{}", stderr(&output));
     assert_eq!(std::fs::read(&earlier).unwrap(), b"an earlier result");
@@ -258,10 +234,10 @@ fn recover_never_overwrites() {
 fn unknown_rule_id_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let folder = write_machine(dir.path(), "u", false);
-    let output = rebootscan(&["scan", path_arg(&folder), "--skip-rule", "no_such_rule"]);
+    let output = rebootscan(&["scan", arg(&folder), "--skip-rule", "no_such_rule"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("--skip-rule no_such_rule: no such rule"));
-    let typo = rebootscan(&["scan", path_arg(&folder), "--skip-rule", "msi_in_progres"]);
+    let typo = rebootscan(&["scan", arg(&folder), "--skip-rule", "msi_in_progres"]);
     assert_eq!(typo.status.code(), Some(2));
     assert!(stderr(&typo).contains("msi_in_progres: no such rule (close: msi_in_progress)"), "{}", stderr(&typo));
 }
@@ -314,7 +290,7 @@ fn corrupt_list_and_short_dword_probes_are_unknown_with_the_defect() {
         (&corrupt, "pending_file_rename_operations (read_error)", "corrupt subkey list"),
         (&short, "cbs_execute_state (wrong_type)", "is a REG_DWORD of 2 bytes (a REG_DWORD holds 4)"),
     ] {
-        let output = rebootscan(&["scan", path_arg(folder), "--format", "json"]);
+        let output = rebootscan(&["scan", arg(folder), "--format", "json"]);
         // A machine with errors was not fully analysed: exit status 3.
         assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
         let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
@@ -323,7 +299,7 @@ fn corrupt_list_and_short_dword_probes_are_unknown_with_the_defect() {
         assert!(machine["verdict_reason"].as_str().unwrap().contains(rule), "{machine:#}");
         let errors = machine["errors"].as_array().unwrap();
         assert!(errors.iter().any(|e| e["message"].as_str().unwrap().contains(defect)), "{errors:#?}");
-        let text = stdout(&rebootscan(&["scan", path_arg(folder)]));
+        let text = stdout(&rebootscan(&["scan", arg(folder)]));
         assert!(text.contains("verdict: UNKNOWN") && text.contains(defect), "{text}");
     }
 }

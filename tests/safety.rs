@@ -9,25 +9,10 @@ mod support;
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
+use support::command::{arg, bin, rebootscan, text};
 use support::hive_writer::{HiveSpec, ValueSpec};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rebootscan"))
-}
-
-fn rebootscan(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run rebootscan")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn arg(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
-}
 
 fn system_hive(name: &str, pending: bool) -> Vec<u8> {
     let mut system = HiveSpec::new("ROOT");

@@ -2,6 +2,7 @@
 //! writer, its transaction-log writer, fixture sources, and access to the shared real-hive corpus.
 #![allow(dead_code)]
 
+pub mod command;
 pub mod containers;
 pub mod corpus;
 pub mod dirty;
