@@ -2,11 +2,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use rebootscan::context::folders::MachineFolders;
 use rebootscan::load::pending_renames::decode;
 use rebootscan::rules::pfro::ClassifiedRenames;
 
 fuzz_target!(|data: &[u8]| {
-    let classified = ClassifiedRenames::new(decode(data));
+    let classified = ClassifiedRenames::new(decode(data), &MachineFolders::default());
     let _ = classified.strength();
     let _ = classified.summary();
 });

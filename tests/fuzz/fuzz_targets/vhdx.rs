@@ -1,0 +1,12 @@
+//! A VHDX opened and read as a scan reads a disk: the headers, region table, metadata, the
+//! BAT and payload blocks (vhdx-core), and for a dirty file this project's own log replay
+//! (log entries, descriptors, data sectors) into memory.
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    common::open_and_read_image(data, &["disk.vhdx"]);
+});
