@@ -224,6 +224,29 @@ fn zip_bombs_and_damaged_members_are_errors_of_their_machine() {
     assert!(report.errors.iter().any(|e| e.message.contains("damaged ZIP member")), "{:?}", report.errors);
 }
 
+/// Found by the `zip_index` fuzz target: a central-directory entry claiming gigabytes of
+/// compressed bytes in a small archive passed the expansion check (gigabytes of output from
+/// gigabytes of input) and sized the member's buffer before a byte was read.
+#[test]
+fn a_compressed_size_larger_than_the_archive_is_an_error_before_any_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let system = fixture("server2019-clean", "SYSTEM");
+    let mut zip = zip_of(&[("C/Windows/System32/config/SYSTEM", system)], CompressionMethod::Deflated);
+    let central = zip.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    let claimed = 0xCB23_C9CEu32;
+    zip[central + 20..central + 24].copy_from_slice(&claimed.to_le_bytes());
+    zip[central + 24..central + 28].copy_from_slice(&claimed.to_le_bytes());
+    let path = write(dir.path(), "claims.zip", &zip);
+    let discovery = discover(std::slice::from_ref(&path));
+    let report = scan_machine(&discovery.machines[0], &ScanOptions::default());
+    let message = format!("{claimed} compressed bytes, more than the {} bytes of the whole archive", zip.len());
+    assert!(
+        report.errors.iter().any(|e| e.message.contains(&message) && e.file.ends_with("config/SYSTEM")),
+        "{:?}",
+        report.errors
+    );
+}
+
 #[test]
 fn truncated_archives_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

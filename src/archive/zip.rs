@@ -117,6 +117,8 @@ fn unicode_path(extra: &[u8]) -> Option<&[u8]> {
 
 pub(crate) struct ZipMembers {
     archive: ZipArchive<File>,
+    /// The archive's length: no member's compressed bytes can be more.
+    len: u64,
 }
 
 pub(crate) fn open(path: &Path) -> Result<(Index, ZipMembers), ArchiveError> {
@@ -155,7 +157,7 @@ pub(crate) fn open(path: &Path) -> Result<(Index, ZipMembers), ArchiveError> {
     if (archive.len() as u64) < count {
         note_hidden_members(&mut walker, archive.central_directory_start(), count, names, &mut index)?;
     }
-    Ok((index, ZipMembers { archive }))
+    Ok((index, ZipMembers { archive, len: meta.len() }))
 }
 
 /// The `zip` crate keeps one member per name (as it decodes the name: lossy UTF-8 or CP437),
@@ -209,6 +211,15 @@ impl MemberReader for ZipMembers {
         let Location::Zip(number) = location else { return Err(FileProblem::NoData) };
         if size > limit {
             return Err(FileProblem::TooLarge { size, limit });
+        }
+        // The central directory's compressed size bounds the expansion check below and so
+        // what is allocated for the member: it must fit in the archive first.
+        if compressed > self.len {
+            return Err(FileProblem::Io(format!(
+                "damaged ZIP member: the central directory says it has {compressed} compressed bytes, more than the \
+                 {} bytes of the whole archive",
+                self.len
+            )));
         }
         if size > RATIO_FREE_SIZE && size > compressed.saturating_mul(MAX_EXPANSION) {
             return Err(FileProblem::Io(format!(
