@@ -121,7 +121,15 @@ pub fn read_disk(source: &mut dyn BlockSource, data: &[u8]) {
 /// Writes the input as the files `names`, opens the first one as a disk image the way a scan
 /// does (format by its magic, a split set or a descriptor's extents by its name), and reads it.
 pub fn open_and_read_image(data: &[u8], names: &[&str]) {
+    open_and_read_image_repaired(data, names, |_| {});
+}
+
+/// [`open_and_read_image`], with `repair` run on the first file before it is opened.
+pub fn open_and_read_image_repaired(data: &[u8], names: &[&str], repair: impl Fn(&Path)) {
     let paths = write_files(data, names);
+    if repairs(data) {
+        repair(&paths[0]);
+    }
     let spec = rebootscan::image::ImageSpec::for_path(&paths[0]);
     if let Ok(mut disk) = rebootscan::image::source::open_image(&spec) {
         read_disk(disk.as_mut(), data);
@@ -153,5 +161,150 @@ pub fn open_and_read_archive(path: &Path) {
                 read(file, offset, &mut buf);
             }
         });
+    }
+}
+
+// Checksum repair. A mutation almost never keeps a CRC right, so without this the fuzzer
+// would stop at the first checksum of every structure and never reach what it guards (a
+// VHDX's log replay, the GPT entries, a VHD's dynamic header). Half of the inputs (by their
+// hash) are repaired after the mutation, the other half left as they are, so the checksum
+// checks themselves are fuzzed too.
+
+/// True for the inputs whose checksums are repaired.
+pub fn repairs(data: &[u8]) -> bool {
+    mix(data) & 1 == 0
+}
+
+fn crc_table(polynomial: u32) -> [u32; 256] {
+    let mut table = [0u32; 256];
+    for (n, entry) in table.iter_mut().enumerate() {
+        let mut crc = n as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ polynomial } else { crc >> 1 };
+        }
+        *entry = crc;
+    }
+    table
+}
+
+fn crc(table: &[u32; 256], bytes: &[u8]) -> u32 {
+    !bytes.iter().fold(!0u32, |crc, &b| table[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8))
+}
+
+/// CRC-32 (IEEE), as GPT uses it.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    static TABLE: OnceLock<[u32; 256]> = OnceLock::new();
+    crc(TABLE.get_or_init(|| crc_table(0xEDB8_8320)), bytes)
+}
+
+/// CRC-32C (Castagnoli), as VHDX uses it.
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    static TABLE: OnceLock<[u32; 256]> = OnceLock::new();
+    crc(TABLE.get_or_init(|| crc_table(0x82F6_3B78)), bytes)
+}
+
+fn pread(file: &File, offset: u64, len: usize) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, offset).ok()?;
+    Some(buf)
+}
+
+/// Sets the CRC-32C at bytes 4..8 of the `len` bytes at `offset` (a VHDX header, region
+/// table or log entry) when they start with `signature`.
+fn repair_crc32c_at(file: &File, offset: u64, len: usize, signature: &[u8]) -> Option<Vec<u8>> {
+    let mut bytes = pread(file, offset, len)?;
+    if !bytes.starts_with(signature) {
+        return None;
+    }
+    bytes[4..8].fill(0);
+    let sum = crc32c(&bytes);
+    bytes[4..8].copy_from_slice(&sum.to_le_bytes());
+    file.write_all_at(&bytes[4..8], offset + 4).ok()?;
+    Some(bytes)
+}
+
+/// Repairs the CRC-32C of a VHDX's two headers, two region tables and every log entry each
+/// header's log holds (MS-VHDX §2.2.2, §2.2.3, §2.3.1).
+pub fn repair_vhdx(path: &Path) {
+    let Ok(file) = fs::OpenOptions::new().read(true).write(true).open(path) else { return };
+    for table in [0x3_0000, 0x4_0000] {
+        repair_crc32c_at(&file, table, 0x1_0000, b"regi");
+    }
+    for at in [0x1_0000u64, 0x2_0000] {
+        let Some(header) = pread(&file, at, 4096).filter(|h| h.starts_with(b"head")) else { continue };
+        let length = u64::from(le_u32(&header[68..72])).min(32 << 20);
+        let offset = le_u64(&header[72..80]);
+        if let Some(log) = offset.checked_add(length).and_then(|_| pread(&file, offset, length as usize)) {
+            for entry in (0..log.len()).step_by(4096) {
+                if !log[entry..].starts_with(b"loge") {
+                    continue;
+                }
+                let len = le_u32(&log[entry + 8..entry + 12]) as usize;
+                // Entries that wrap round the ring's end are left as they are.
+                if len >= 4096 && len % 4096 == 0 && entry + len <= log.len() {
+                    repair_crc32c_at(&file, offset + entry as u64, len, b"loge");
+                }
+            }
+        }
+        repair_crc32c_at(&file, at, 4096, b"head");
+    }
+}
+
+/// VHD's checksum: the one's complement of the sum of the structure's bytes without it.
+fn repair_vhd_sum(file: &File, offset: u64, len: usize, field: usize, signature: &[u8]) -> Option<Vec<u8>> {
+    let mut bytes = pread(file, offset, len)?;
+    if !bytes.starts_with(signature) {
+        return None;
+    }
+    bytes[field..field + 4].fill(0);
+    let sum = !bytes.iter().fold(0u32, |sum, &b| sum.wrapping_add(u32::from(b)));
+    file.write_all_at(&sum.to_be_bytes(), offset + field as u64).ok()?;
+    Some(bytes)
+}
+
+/// Repairs a VHD's footer, its copy at byte 0, and the dynamic header the footer names.
+pub fn repair_vhd(path: &Path) {
+    let Ok(file) = fs::OpenOptions::new().read(true).write(true).open(path) else { return };
+    let Ok(len) = file.metadata().map(|m| m.len()) else { return };
+    for at in [len.saturating_sub(512), 0] {
+        if let Some(footer) = repair_vhd_sum(&file, at, 512, 64, b"conectix") {
+            let dynamic = u64::from_be_bytes(footer[16..24].try_into().unwrap());
+            repair_vhd_sum(&file, dynamic, 1024, 36, b"cxsparse");
+        }
+    }
+}
+
+/// Repairs the entry-array and header CRCs of a GPT's primary and backup headers, for
+/// 512- and 4096-byte sectors (UEFI 2.10 §5.3).
+pub fn repair_gpt(disk: &mut [u8]) {
+    for sector in [512usize, 4096] {
+        let Some(primary) = disk.get(sector..sector * 2) else { continue };
+        if !primary.starts_with(b"EFI PART") {
+            continue;
+        }
+        let backup = le_u64(&primary[32..40]);
+        let mut headers = vec![sector as u64];
+        headers.extend(backup.checked_mul(sector as u64));
+        for at in headers {
+            let Ok(at) = usize::try_from(at) else { continue };
+            let Some(header) = disk.get(at..at.saturating_add(sector)) else { continue };
+            if !header.starts_with(b"EFI PART") {
+                continue;
+            }
+            let size = (le_u32(&header[12..16]) as usize).clamp(92, sector);
+            let entries = le_u64(&header[72..80]).saturating_mul(sector as u64);
+            let entries_len = u64::from(le_u32(&header[80..84])) * u64::from(le_u32(&header[84..88]));
+            let range = usize::try_from(entries)
+                .ok()
+                .zip(usize::try_from(entries_len).ok())
+                .and_then(|(start, len)| disk.get(start..start.checked_add(len)?));
+            if let Some(array) = range {
+                let sum = crc32(array);
+                disk[at + 88..at + 92].copy_from_slice(&sum.to_le_bytes());
+            }
+            disk[at + 16..at + 20].fill(0);
+            let sum = crc32(&disk[at..at + size]);
+            disk[at + 16..at + 20].copy_from_slice(&sum.to_le_bytes());
+        }
     }
 }
