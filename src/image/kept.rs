@@ -92,6 +92,9 @@ static KEPT: Mutex<Vec<Waiting>> = Mutex::new(Vec::new());
 pub struct KeptImage {
     identity: Option<Identity>,
     image: Option<Opened>,
+    /// Set while a read runs: still set at drop when a panic left the reader (contained by
+    /// the NTFS layer's guard), whose state is then not trusted for another open.
+    reading: bool,
 }
 
 impl std::fmt::Debug for KeptImage {
@@ -111,11 +114,11 @@ pub fn open<E>(spec: &ImageSpec, open: impl FnOnce(&ImageSpec) -> Result<Opened,
     });
     if let Some(identity) = &identity {
         if let Some(image) = take(identity) {
-            return Ok(KeptImage { identity: Some(identity.clone()), image: Some(image) });
+            return Ok(KeptImage { identity: Some(identity.clone()), image: Some(image), reading: false });
         }
     }
     let image = open(spec)?;
-    Ok(KeptImage { identity, image: Some(image) })
+    Ok(KeptImage { identity, image: Some(image), reading: false })
 }
 
 /// Removes and returns the kept image of these files, unchanged; drops the kept images of
@@ -141,6 +144,9 @@ pub fn forget_all() {
 impl Drop for KeptImage {
     fn drop(&mut self) {
         let (Some(identity), Some(image)) = (self.identity.take(), self.image.take()) else { return };
+        if self.reading {
+            return;
+        }
         // Kept only when its files are still what was opened.
         if !identity.settled || stamps(&identity.spec).as_ref() != Some(&identity.stamps) {
             return;
@@ -159,10 +165,11 @@ impl BlockSource for KeptImage {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self.image.as_mut() {
-            Some(image) => image.read_at(offset, buf),
-            None => Ok(0),
-        }
+        let Some(image) = self.image.as_mut() else { return Ok(0) };
+        self.reading = true;
+        let read = image.read_at(offset, buf);
+        self.reading = false;
+        read
     }
 
     fn warnings(&self) -> Vec<String> {
@@ -245,6 +252,36 @@ mod tests {
         let mut buf = [0u8; 5];
         image.read_exact_at(0, &mut buf).unwrap();
         assert_eq!(&buf, b"other");
+    }
+
+    /// A source whose reads panic, as a damaged container could make a reader do.
+    struct Panicking;
+
+    impl BlockSource for Panicking {
+        fn len(&self) -> u64 {
+            100
+        }
+
+        fn read_at(&mut self, _offset: u64, _buf: &mut [u8]) -> std::io::Result<usize> {
+            panic!("reader bug")
+        }
+    }
+
+    #[test]
+    fn an_image_whose_read_panicked_is_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("panics.raw");
+        std::fs::write(&path, b"bytes").unwrap();
+        std::thread::sleep(SETTLED + Duration::from_millis(100));
+        let spec = ImageSpec::for_path(&path);
+        let mut image = open(&spec, |_| -> Result<Opened, std::io::Error> { Ok(Box::new(Panicking)) }).unwrap();
+        assert!(image.identity.as_ref().is_some_and(|i| i.settled));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| image.read_at(0, &mut [0u8; 4])));
+        assert!(caught.is_err());
+        drop(image);
+        let opens = Arc::new(AtomicUsize::new(0));
+        drop(open_counted(&spec, &opens));
+        assert_eq!(opens.load(Ordering::SeqCst), 1, "opened afresh, not the reader that panicked");
     }
 
     #[test]

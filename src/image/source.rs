@@ -273,8 +273,9 @@ impl<S: BlockSource> BlockCache<S> {
             oldest
         };
         let block = &mut self.blocks[index];
-        // Marked empty until filled, so that an error leaves no stale bytes under the new start.
-        block.start = start;
+        // Matches no offset until filled, so that neither an error nor a panic of the source
+        // (contained further up) leaves zeros or stale bytes under the new start.
+        block.start = u64::MAX;
         block.bytes.clear();
         block.bytes.resize(wanted, 0);
         block.used = self.clock;
@@ -285,7 +286,6 @@ impl<S: BlockSource> BlockCache<S> {
                 Ok(read) => filled += read,
                 Err(error) if filled == 0 => {
                     block.bytes.clear();
-                    block.start = u64::MAX;
                     return Err(error);
                 }
                 // Keep what was read; the rest is asked of the source again, which says why.
@@ -293,6 +293,7 @@ impl<S: BlockSource> BlockCache<S> {
             }
         }
         block.bytes.truncate(filled);
+        block.start = start;
         self.last = index;
         Ok(index)
     }
@@ -498,6 +499,38 @@ mod tests {
             buf[..count].fill(1);
             Ok(count)
         }
+    }
+
+    /// Panics on its first read, then reads `data`.
+    struct PanicsOnce<'a> {
+        data: &'a [u8],
+        panicked: bool,
+    }
+
+    impl BlockSource for PanicsOnce<'_> {
+        fn len(&self) -> u64 {
+            self.data.len() as u64
+        }
+
+        fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+            if !self.panicked {
+                self.panicked = true;
+                panic!("reader bug");
+            }
+            self.data.read_at(offset, buf)
+        }
+    }
+
+    #[test]
+    fn block_cache_keeps_no_block_a_panic_interrupted() {
+        let data = vec![9u8; CACHE_BLOCK];
+        let mut cache = BlockCache::new(PanicsOnce { data: &data, panicked: false });
+        let mut buf = [0u8; 16];
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cache.read_at(0, &mut buf)));
+        assert!(caught.is_err());
+        // Read again, not zeros from the block left half made.
+        cache.read_exact_at(0, &mut buf).unwrap();
+        assert_eq!(buf, [9u8; 16]);
     }
 
     #[test]
