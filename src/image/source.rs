@@ -1,7 +1,8 @@
 //! Reading an image file: read-only handles over one raw file or a split raw set
-//! (`disk.001`, `disk.002`, …), a window onto one partition, and a read budget that stops a
-//! damaged file system from sending the NTFS reader round in circles. The image and the
-//! partition are [`BlockSource`]s; [`open_image`] is where a container format plugs in.
+//! (`disk.001`, `disk.002`, …), a window onto one partition, a cache of the 4 KiB pages NTFS
+//! reads again and again ([`BlockCache`]), and a read budget that stops a damaged file system
+//! from sending the NTFS reader round in circles. The image and the partition are
+//! [`BlockSource`]s; [`open_image`] is where a container format plugs in.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
