@@ -12,6 +12,7 @@ use rebootscan::verdict::Verdict;
 
 mod support;
 use support::containers::{fixture, outcome, scan_one, write};
+use support::vhdx_writer;
 
 #[test]
 fn e01_and_vhdx_give_the_verdicts_of_their_raw_volumes() {
@@ -305,9 +306,7 @@ fn dirty_vhdx_log_is_replayed_in_memory_only() {
     let mut unlogged = image.clone();
     for header in [0x10000usize, 0x20000] {
         unlogged[header + 48..header + 64].fill(0);
-        unlogged[header + 4..header + 8].fill(0);
-        let sum = vhdx::header::crc32c(&unlogged[header..header + 4096]);
-        unlogged[header + 4..header + 8].copy_from_slice(&sum.to_le_bytes());
+        vhdx_writer::seal(&mut unlogged[header..header + 4096]);
     }
     let unlogged_path = write(dir.path(), "unlogged.vhdx", &unlogged);
     let (discovery, reports) = scan_one(&unlogged_path);
@@ -345,7 +344,7 @@ fn differencing_vhdx_error_names_its_parent() {
     let regions = 0x30000;
     let metadata = (0..u32_at(&image, regions + 8) as usize)
         .map(|n| regions + 16 + 32 * n)
-        .find(|&e| image[e..e + 16] == vhdx::region::METADATA_GUID)
+        .find(|&e| image[e..e + 16] == vhdx_writer::METADATA_REGION)
         .map(|e| u64::from_le_bytes(image[e + 16..e + 24].try_into().unwrap()) as usize)
         .unwrap();
     let count = u16::from_le_bytes(image[metadata + 10..metadata + 12].try_into().unwrap()) as usize;
@@ -354,7 +353,7 @@ fn differencing_vhdx_error_names_its_parent() {
         let e = metadata + 32 + 32 * n;
         let (offset, len) = (u32_at(&image, e + 16) as usize, u32_at(&image, e + 20) as usize);
         end = end.max(offset + len);
-        if image[e..e + 16] == vhdx::metadata::GUID_FILE_PARAMETERS {
+        if image[e..e + 16] == vhdx_writer::FILE_PARAMETERS {
             image[metadata + offset + 4] |= 2; // HasParent
         }
     }
@@ -380,7 +379,7 @@ fn differencing_vhdx_error_names_its_parent() {
     }
     image[metadata + end..metadata + end + item.len()].copy_from_slice(&item);
     let e = metadata + 32 + 32 * count;
-    image[e..e + 16].copy_from_slice(&vhdx::metadata::GUID_PARENT_LOCATOR);
+    image[e..e + 16].copy_from_slice(&vhdx_writer::PARENT_LOCATOR);
     image[e + 16..e + 20].copy_from_slice(&(end as u32).to_le_bytes());
     image[e + 20..e + 24].copy_from_slice(&(item.len() as u32).to_le_bytes());
     image[e + 24..e + 28].copy_from_slice(&6u32.to_le_bytes()); // IsVirtualDisk, IsRequired
@@ -668,7 +667,7 @@ fn replayed_vhdx_log_is_reported() {
     let (log_offset, log_length) = (u64_at(header + 72), u32_at(header + 68));
     let bat = (0..u32_at(0x30008))
         .map(|n| 0x30010 + 32 * n)
-        .find(|&e| image[e..e + 16] == vhdx::region::BAT_GUID)
+        .find(|&e| image[e..e + 16] == vhdx_writer::BAT_REGION)
         .map(|e| (u64_at(e + 16), u32_at(e + 24)))
         .unwrap();
     let (mut entries, mut newest, mut sectors, mut in_bat, mut zeroed) = (0, 0, 0, 0, 0);

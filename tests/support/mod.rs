@@ -12,6 +12,7 @@ pub mod hive_writer;
 pub mod log_writer;
 pub mod partition_writer;
 pub mod pe_writer;
+pub mod vhdx_writer;
 
 /// Says on the terminal that `test` skipped a check. Written to the process's stderr directly:
 /// the test harness captures `eprintln!` of passing tests, and a skip nobody sees is a pass.
