@@ -213,8 +213,8 @@ fn truncated_and_damaged_vhdx_are_clear_errors() {
 }
 
 /// Flips bytes of the VHDX structures (every 3rd non-zero byte of the first 4 MiB: headers,
-/// region tables, log, metadata, BAT) and cuts the file: never a panic, never a silently
-/// different answer.
+/// region tables, log, metadata, BAT; then every bit of the BAT entry and two bits of each
+/// metadata item byte) and cuts the file: never a panic, never a silently different answer.
 #[test]
 fn vhdx_mutations_never_pass_for_evidence() {
     let dir = tempfile::tempdir().unwrap();
@@ -232,6 +232,28 @@ fn vhdx_mutations_never_pass_for_evidence() {
         })
         .collect();
     mutants.extend((4096..image.len()).step_by(image.len() / 12).map(|cut| image[..cut].to_vec()));
+    // The bytes that say how the disk reads, which the pass above barely touches: every bit
+    // of the first BAT entry (state, reserved bits, offset), and the low and high bit of each
+    // byte of the metadata items (block size and flags, disk size, disk id, sector sizes).
+    let (bat, _) = vhdx_writer::region(&image, 0x30000, vhdx_writer::BAT_REGION);
+    let (metadata, _) = vhdx_writer::region(&image, 0x30000, vhdx_writer::METADATA_REGION);
+    let u32_at = |at: usize| u32::from_le_bytes(image[at..at + 4].try_into().unwrap()) as usize;
+    let items: Vec<usize> = (0..u16::from_le_bytes([image[metadata + 10], image[metadata + 11]]) as usize)
+        .flat_map(|n| {
+            let e = metadata + 32 + 32 * n;
+            (metadata + u32_at(e + 16)..metadata + u32_at(e + 16) + u32_at(e + 20)).collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(items.len() >= 40, "{items:?}");
+    let flips = (0..64).map(|bit| (bat + bit / 8, 1u8 << (bit % 8)));
+    let flips = flips.chain(items.iter().flat_map(|&at| [(at, 0x01u8), (at, 0x80)]));
+    let targeted = mutants.len();
+    mutants.extend(flips.map(|(at, mask)| {
+        let mut m = image.clone();
+        m[at] ^= mask;
+        m
+    }));
+    assert!(mutants.len() - targeted >= 140);
     let count = mutants.len();
     for (number, mutant) in mutants.into_iter().enumerate() {
         let path = write(dir.path(), "m.vhdx", &mutant);
@@ -780,4 +802,153 @@ fn vmdk_vhd_and_qcow2_facts_are_read_from_their_headers() {
     assert_eq!(container["disk_size"], u64::from_be_bytes(qcow[24..32].try_into().unwrap()));
     let kind = format!("version {}, {}-byte clusters", be_u32(4), 1u64 << be_u32(20));
     assert!(container["disk_type"].as_str().unwrap().starts_with(&kind), "{container}");
+}
+
+/// The first region table damaged (its metadata entry pointed elsewhere, its checksum left
+/// stale): the second copy is read and the disk gives its raw volume's report. Both damaged:
+/// a clear error naming the region tables.
+#[test]
+fn vhdx_damaged_region_table_is_read_from_its_second_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = write(dir.path(), "windows.ntfs", &fixture("images", "windows.ntfs"));
+    let healthy = outcome(&scan_one(&raw).1[0]);
+    let image = fixture("containers", "windows.vhdx");
+    let entry =
+        |table: usize, id: [u8; 16]| (0..32).map(|n| table + 16 + 32 * n).find(|&e| image[e..e + 16] == id).unwrap();
+    let mut first = image.clone();
+    let e = entry(0x30000, vhdx_writer::METADATA_REGION);
+    first[e + 16..e + 24].copy_from_slice(&(64u64 << 20).to_le_bytes());
+    let (discovery, reports) = scan_one(&write(dir.path(), "first.vhdx", &first));
+    assert!(discovery.skipped.is_empty(), "{discovery:#?}");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(outcome(&reports[0]), healthy);
+    // Sealed, the same change is believed: the first valid copy is the one read.
+    vhdx_writer::seal(&mut first[0x30000..0x40000]);
+    let (discovery, _) = scan_one(&write(dir.path(), "sealed.vhdx", &first));
+    assert!(discovery.skipped.iter().any(|s| s.reason.contains("the metadata region")), "{discovery:#?}");
+    let mut both = image.clone();
+    both[0x30000 + 20] ^= 0x01;
+    both[0x40000 + 20] ^= 0x01;
+    let (discovery, reports) = scan_one(&write(dir.path(), "both.vhdx", &both));
+    assert!(reports.is_empty());
+    assert!(
+        discovery.skipped.iter().any(|s| s.reason.contains("damaged or truncated VHDX: neither region table")),
+        "{discovery:#?}"
+    );
+}
+
+/// The BAT region of the fixture moved past the end of the file (both region tables, sealed):
+/// an error naming the region and the file's length, no machine.
+#[test]
+fn vhdx_bat_past_the_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut image = fixture("containers", "windows.vhdx");
+    let past = (image.len() as u64).div_ceil(1 << 20) * (1 << 20);
+    for table in [0x30000usize, 0x40000] {
+        let e = (0..32).map(|n| table + 16 + 32 * n).find(|&e| image[e..e + 16] == vhdx_writer::BAT_REGION).unwrap();
+        image[e + 16..e + 24].copy_from_slice(&past.to_le_bytes());
+        vhdx_writer::seal(&mut image[table..table + 0x10000]);
+    }
+    let (discovery, reports) = scan_one(&write(dir.path(), "bat.vhdx", &image));
+    assert!(reports.is_empty());
+    let reason =
+        format!("the BAT region (1048576 bytes at byte {past}) goes past the end of the file ({} bytes)", image.len());
+    assert!(discovery.skipped.iter().any(|s| s.reason.contains(&reason)), "{discovery:#?}");
+}
+
+/// The chunk ratio (2^23 sectors of 512 bytes over the block size: 16 for 256 MiB blocks)
+/// puts a sector bitmap entry after every 16 payload entries; a non-differencing disk never
+/// reads it. Written here: 18 blocks of 256 MiB, block 16 at BAT index 17 (present, a
+/// pattern), the sector bitmap entry at index 16 pointing at other bytes, block 15 absent,
+/// block 17 ZERO. Then the BAT's states and offsets that must be errors: PARTIALLY_PRESENT
+/// without a parent, an unknown state, a block past the end of the file.
+#[test]
+fn vhdx_bat_interleaves_sector_bitmap_entries_by_chunk_ratio() {
+    use rebootscan::source::BlockSource;
+    use vhdx_writer::{bat_entry, Disk, FULLY_PRESENT, MIB, NOT_PRESENT, PARTIALLY_PRESENT, ZERO};
+    let dir = tempfile::tempdir().unwrap();
+    let block = 256 * MIB;
+    let mut disk = Disk::dynamic(block as u32, 18 * block);
+    assert_eq!(disk.bat.len(), 19, "18 payload entries and one sector bitmap entry");
+    let pattern: Vec<u8> = (0..8192u32).map(|n| (n % 251) as u8 + 1).collect();
+    disk.bat[15] = bat_entry(NOT_PRESENT, 0);
+    disk.bat[16] = bat_entry(FULLY_PRESENT, 4 + 256);
+    disk.bat[17] = bat_entry(FULLY_PRESENT, 4);
+    disk.bat[18] = bat_entry(ZERO, 0);
+    disk.payload = vec![(4 * MIB + 4096, pattern.clone()), ((4 + 256) * MIB + 4096, vec![0xee; 8192])];
+    disk.file_len = (4 + 256 + 1) * MIB;
+    let path = dir.path().join("chunks.vhdx");
+    disk.write(&path);
+    let mut image = rebootscan::image::vhdx::VhdxImage::open(&path).unwrap();
+    assert_eq!(image.len(), 18 * block);
+    let mut read = vec![0u8; 8192];
+    image.read_exact_at(16 * block + 4096, &mut read).unwrap();
+    assert!(read == pattern, "block 16 not read from BAT index 17");
+    image.read_exact_at(16 * block, &mut read).unwrap();
+    assert!(read[..4096].iter().all(|&b| b == 0) && read[4096..] == pattern[..4096]);
+    // A read across blocks 15 (absent), 16 (present) and the end of 16 into 17 (ZERO).
+    let mut across = vec![0xffu8; 12288];
+    image.read_exact_at(16 * block - 4096, &mut across).unwrap();
+    assert!(across[..8192].iter().all(|&b| b == 0) && across[8192..] == pattern[..4096]);
+    image.read_exact_at(17 * block, &mut read).unwrap();
+    assert!(read.iter().all(|&b| b == 0));
+    let facts = image.container_facts().unwrap();
+    assert_eq!((facts.disk_type.as_deref(), facts.logical_sector_size), (Some("dynamic"), Some(512)));
+    assert_eq!(facts.creator.as_deref(), Some("rebootscan tests"));
+
+    let error = |disk: &Disk, name: &str, at: u64| {
+        let path = dir.path().join(name);
+        disk.write(&path);
+        let mut image = rebootscan::image::vhdx::VhdxImage::open(&path).unwrap();
+        image.read_exact_at(at, &mut [0u8; 512]).unwrap_err().to_string()
+    };
+    disk.bat[18] = bat_entry(PARTIALLY_PRESENT, 4);
+    let message = error(&disk, "partial.vhdx", 17 * block);
+    assert!(
+        message.contains(&format!("the BAT entry at byte {} says block 17 is partly in a parent", 2 * MIB + 18 * 8)),
+        "{message}"
+    );
+    disk.bat[18] = bat_entry(4, 4);
+    let message = error(&disk, "state.vhdx", 17 * block);
+    assert!(message.contains("has state 4"), "{message}");
+    disk.bat[18] = bat_entry(FULLY_PRESENT, 4096);
+    let message = error(&disk, "past.vhdx", 17 * block + 512);
+    assert!(
+        message.contains(&format!(
+            "block 17 is stored at byte {}, past the end of the file ({} bytes)",
+            4096 * MIB,
+            disk.file_len
+        )),
+        "{message}"
+    );
+    assert!(message.contains("past.vhdx: damaged or truncated VHDX"), "{message}");
+}
+
+/// Metadata items and regions this reader does not know: ignored when optional, the disk
+/// refused naming the GUID when marked required (it may change how the disk reads).
+#[test]
+fn vhdx_unknown_required_metadata_item_or_region_is_refused() {
+    use vhdx_writer::{guid, Disk, MIB};
+    let dir = tempfile::tempdir().unwrap();
+    let unknown = guid(0x1234_5678, 0x9abc, 0x4def, [0x80, 1, 2, 3, 4, 5, 6, 7]);
+    let text = "{12345678-9abc-4def-8001-020304050607}";
+    let open = |disk: &Disk, name: &str| {
+        let path = dir.path().join(name);
+        disk.write(&path);
+        rebootscan::image::vhdx::VhdxImage::open(&path).map(|_| ()).map_err(|e| e.to_string())
+    };
+    let mut disk = Disk::dynamic(MIB as u32, 4 * MIB);
+    disk.extra_items = vec![(unknown, 0)];
+    assert_eq!(open(&disk, "optional-item.vhdx"), Ok(()));
+    disk.extra_items = vec![(unknown, 4)];
+    let message = open(&disk, "required-item.vhdx").unwrap_err();
+    assert!(message.contains(&format!("a metadata item this reader does not know ({text}")), "{message}");
+    assert!(message.contains("marked required") && message.contains("required-item.vhdx"), "{message}");
+    disk.extra_items.clear();
+    disk.extra_regions = vec![(unknown, false)];
+    disk.file_len = 5 * MIB;
+    assert_eq!(open(&disk, "optional-region.vhdx"), Ok(()));
+    disk.extra_regions = vec![(unknown, true)];
+    let message = open(&disk, "required-region.vhdx").unwrap_err();
+    assert!(message.contains(&format!("a region this reader does not know ({text}")), "{message}");
 }
