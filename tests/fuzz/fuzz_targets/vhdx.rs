@@ -1,5 +1,5 @@
 //! A VHDX opened and read as a scan reads a disk: the headers, region table, metadata, the
-//! BAT and payload blocks (vhdx-core), and for a dirty file this project's own log replay
+//! BAT pages and payload blocks (src/image/vhdx.rs), and for a dirty file its log replay
 //! (log entries, descriptors, data sectors) into memory. Half of the inputs have their CRCs
 //! repaired (common/mod.rs), so that mutations reach the log entries' contents.
 #![no_main]
