@@ -63,7 +63,7 @@ impl ContainerFacts {
         }
         let mut disk = Vec::new();
         if let Some(kind) = &self.disk_type {
-            disk.push(format!("type {kind}"));
+            disk.push(kind.clone());
         }
         if let Some(id) = &self.disk_identifier {
             disk.push(format!("id {id}"));
