@@ -72,6 +72,23 @@ fn missing_truncated_and_damaged_e01_are_clear_errors() {
     assert!(discovery.skipped.iter().any(|s| s.path.ends_with("tiny.E01")), "{discovery:#?}");
 }
 
+/// Found by fuzzing (`tests/fuzz/regressions/`, 428 bytes): an Ex01 whose table gives its
+/// first chunk 4 GiB of stored bytes made the ewf crate allocate 4 GiB to read it. Each chunk
+/// a read touches is checked to lie in its segment first.
+#[test]
+fn ewf_chunk_larger_than_its_segment_is_an_error_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = include_bytes!("fuzz/regressions/ewf2-4gib-chunks.Ex01");
+    let path = write(dir.path(), "huge-chunk.Ex01", image);
+    let (discovery, _) = scan_one(&path);
+    assert!(discovery.machines.is_empty(), "{discovery:#?}");
+    let expected = format!("of segment 1, which has {}: damaged table or truncated segment", image.len());
+    assert!(
+        discovery.skipped.iter().any(|s| s.path.ends_with("huge-chunk.Ex01") && s.reason.contains(&expected)),
+        "{discovery:#?}"
+    );
+}
+
 /// Flips and cuts bytes of an E01: never a panic, and every machine still found is either
 /// the raw form's or shows that something is wrong (an error, a skipped path, unknown).
 #[test]

@@ -127,6 +127,30 @@ fn check_set_complete(segments: &[PathBuf], files: &[File]) -> io::Result<()> {
     Ok(())
 }
 
+/// ewfacquire's largest chunk: 32,768 sectors of 4 KiB.
+const MAX_CHUNK_SIZE: u64 = 32_768 * 4096;
+/// Deflate's largest expansion: no chunk of a sound image inflates to more than this many
+/// times the bytes of the whole set.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// The ewf crate allocates a whole chunk for every chunk it reads, sized by the header's
+/// sectors per chunk and bytes per sector and not checked by it (found by fuzzing: an Ex01
+/// of 428 bytes whose device information gives chunks of 4 GiB). A chunk larger than any
+/// acquisition tool writes, or than the set's bytes could inflate to, is a damaged header.
+fn check_chunk_size(chunk_size: u64, files_len: u64, display: &str) -> io::Result<()> {
+    let bound = MAX_CHUNK_SIZE.min(files_len.saturating_mul(MAX_DEFLATE_RATIO));
+    if chunk_size > bound {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{display}: damaged EWF image: its header gives chunks of {chunk_size} bytes, more than the {bound} a \
+                 set of {files_len} bytes can hold (at most {MAX_CHUNK_SIZE}); check the image with `ewfverify`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The disk inside an EWF set, decoded chunk by chunk as it is read.
 pub struct EwfImage {
     reader: ewf::EwfReader,
@@ -134,6 +158,8 @@ pub struct EwfImage {
     /// `E01`, `Ex01`, `L01` or `Lx01`, and the number of segment files, for the report.
     format: &'static str,
     segments: usize,
+    /// The length of each segment file, for [`EwfImage::check_chunks`].
+    segment_lens: Vec<u64>,
 }
 
 impl EwfImage {
@@ -142,9 +168,13 @@ impl EwfImage {
     pub fn open(segments: &[PathBuf]) -> io::Result<EwfImage> {
         let display = segments.first().map(|p| p.display().to_string()).unwrap_or_default();
         let mut files: Vec<File> = Vec::with_capacity(segments.len());
+        let mut files_len = 0u64;
+        let mut segment_lens = Vec::with_capacity(segments.len());
         for path in segments {
-            let (file, _) = crate::input::open_regular(path)
+            let (file, meta) = crate::input::open_regular(path)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            files_len = files_len.saturating_add(meta.len());
+            segment_lens.push(meta.len());
             files.push(file);
         }
         let mut signature = [0u8; 8];
@@ -175,7 +205,8 @@ impl EwfImage {
             (true, false) => "Ex01",
             (true, true) => "Lx01",
         };
-        Ok(EwfImage { reader, display, format, segments: segments.len() })
+        check_chunk_size(reader.chunk_size(), files_len, &display)?;
+        Ok(EwfImage { reader, display, format, segments: segments.len(), segment_lens })
     }
 }
 
@@ -254,6 +285,39 @@ impl EwfImage {
     }
 }
 
+impl EwfImage {
+    /// The ewf crate allocates each chunk's stored bytes by the size its table gives before
+    /// reading them, unchecked (found by fuzzing: 4 GiB for one chunk of a 428-byte Ex01), so
+    /// every chunk a read touches is checked here first to lie inside its segment file.
+    /// `debug_chunk` is the crate's only accessor for a chunk's table entry.
+    fn check_chunks(&self, offset: u64, len: usize) -> io::Result<()> {
+        let chunk_size = self.reader.chunk_size().max(1);
+        let end = offset.saturating_add(len as u64).min(self.len());
+        if end <= offset {
+            return Ok(());
+        }
+        for chunk in offset / chunk_size..=(end - 1) / chunk_size {
+            let Ok(index) = usize::try_from(chunk) else { break };
+            // A chunk the table does not have is the crate's error to report when it reads.
+            let Ok((at, size, _, segment)) = self.reader.debug_chunk(index) else { continue };
+            let segment_len = self.segment_lens.get(segment).copied().unwrap_or(0);
+            if at.checked_add(size).is_none_or(|chunk_end| chunk_end > segment_len) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{}: EWF chunk {index} (disk byte {}) is {size} bytes at byte {at} of segment {}, which has \
+                         {segment_len}: damaged table or truncated segment; check the image with `ewfverify`",
+                        self.display,
+                        chunk * chunk_size,
+                        segment + 1
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl BlockSource for EwfImage {
     fn len(&self) -> u64 {
         self.reader.total_size()
@@ -263,6 +327,7 @@ impl BlockSource for EwfImage {
         if offset >= self.len() {
             return Ok(0);
         }
+        self.check_chunks(offset, buf.len())?;
         self.reader.read_at(buf, offset).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
