@@ -6,6 +6,7 @@ pub mod command;
 pub mod containers;
 pub mod corpus;
 pub mod dirty;
+pub mod ewf2_writer;
 pub mod external;
 pub mod fixture_source;
 pub mod hive_writer;
