@@ -10,6 +10,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::image::ewf2::Ewf2Set;
 use crate::image::facts::{hex, Acquisition, ContainerFacts, StoredHashes};
 use crate::source::BlockSource;
 
@@ -41,6 +42,13 @@ fn segment_extension(first: &str, number: usize) -> Option<String> {
         (base + (k % 26) as u8) as char
     );
     Some(if upper { text.to_ascii_uppercase() } else { text })
+}
+
+/// The path of segment `number` (1-based) of the set whose first segment is `first`, for an
+/// error that names a missing one.
+pub(crate) fn next_segment_name(first: &Path, number: usize) -> Option<String> {
+    let extension = first.extension().and_then(|e| e.to_str())?;
+    Some(first.with_extension(segment_extension(extension, number)?).display().to_string())
 }
 
 /// True for the extension of a first EWF segment: `E01`, `Ex01`, `L01`, `S01` (any case).
@@ -160,6 +168,9 @@ pub struct EwfImage {
     segments: usize,
     /// The length of each segment file, for [`EwfImage::check_chunks`].
     segment_lens: Vec<u64>,
+    /// Ex01/Lx01: what src/image/ewf2.rs checked and learnt, and the segments it reads the
+    /// stored chunks' checksums from.
+    ewf2: Option<(Ewf2Set, Vec<File>)>,
 }
 
 impl EwfImage {
@@ -186,8 +197,11 @@ impl EwfImage {
         if !ewf2 {
             check_set_complete(segments, &files)?;
         }
-        let opened = if ewf2 || &signature[..4] == b"LEF2" {
-            // EWF2 (Ex01): the crate reads it from paths only, eagerly; they were checked above.
+        let mut checked = None;
+        let opened = if ewf2 {
+            // EWF2 (Ex01): checked here first (src/image/ewf2.rs says what the crate misses);
+            // the crate reads it from paths only, eagerly; they were checked above.
+            checked = Some((Ewf2Set::check(segments, &files)?, files));
             ewf::EwfReader::open_segments(segments)
         } else {
             ewf::EwfReader::open_lazy_from_sources(files.into_iter().map(ewf::SegmentSource::File).collect())
@@ -206,8 +220,52 @@ impl EwfImage {
             (true, true) => "Lx01",
         };
         check_chunk_size(reader.chunk_size(), files_len, &display)?;
-        Ok(EwfImage { reader, display, format, segments: segments.len(), segment_lens })
+        if let Some((set, _)) = &checked {
+            check_geometry(&reader, set, &display)?;
+        }
+        Ok(EwfImage { reader, display, format, segments: segments.len(), segment_lens, ewf2: checked })
     }
+}
+
+/// Refuses an Ex01 whose chunk size, disk size or chunk count the `ewf` crate reads otherwise
+/// than its device information, case data and sector tables say: the crate (0.4.10) takes
+/// the chunk size from tags EWF2 does not have, so only EnCase's default of 64 sectors of 512
+/// bytes per chunk reads right; anything else would be read as a different disk.
+fn check_geometry(reader: &ewf::EwfReader, set: &Ewf2Set, display: &str) -> io::Result<()> {
+    let bytes_per_sector = set.bytes_per_sector.unwrap_or(512);
+    let refuse = |what: String| {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "{display}: Ex01 not readable here: {what}; the `ewf` crate reads EWF2 only with 64 sectors of 512 bytes per chunk; convert it with `ewfexport -t OUT -f raw {display}` (or re-acquire with EnCase's default block size) and scan OUT.raw"
+            ),
+        ))
+    };
+    if let Some(sectors_per_chunk) = set.sectors_per_chunk {
+        let expected = sectors_per_chunk.checked_mul(bytes_per_sector);
+        if expected != Some(reader.chunk_size()) {
+            return refuse(format!(
+                "its chunks are {sectors_per_chunk} sectors of {bytes_per_sector} bytes, the crate would read {} bytes",
+                reader.chunk_size()
+            ));
+        }
+    }
+    if let Some(sectors) = set.sectors {
+        if sectors.checked_mul(bytes_per_sector) != Some(reader.total_size()) {
+            return refuse(format!(
+                "the disk is {sectors} sectors of {bytes_per_sector} bytes, the crate would read {} bytes",
+                reader.total_size()
+            ));
+        }
+    }
+    if reader.chunk_count() as u64 != set.chunks {
+        return refuse(format!(
+            "its sector tables list {} chunks, the crate would read {}",
+            set.chunks,
+            reader.chunk_count()
+        ));
+    }
+    Ok(())
 }
 
 /// A metadata string as the report shows it: `None` when the tool left it empty.
@@ -235,7 +293,7 @@ impl EwfImage {
     /// acquiring tool recorded them. Nothing here is checked against the disk's bytes.
     fn facts(&self) -> ContainerFacts {
         let meta = self.reader.metadata();
-        let acquisition = Acquisition {
+        let mut acquisition = Acquisition {
             case_number: field(&meta.case_number),
             evidence_number: field(&meta.evidence_number),
             examiner: field(&meta.examiner),
@@ -246,6 +304,13 @@ impl EwfImage {
             software: field(&meta.acquiry_software),
             os: field(&meta.os_version),
         };
+        if let Some((set, _)) = &self.ewf2 {
+            // EWF2 names these `nm`, `os`, `tt`, `at`, which the crate does not read.
+            acquisition.description = acquisition.description.or_else(|| field(&set.description));
+            acquisition.os = acquisition.os.or_else(|| field(&set.os));
+            acquisition.acquisition_date = acquisition.acquisition_date.or_else(|| set.target_time.clone());
+            acquisition.system_date = acquisition.system_date.or_else(|| set.actual_time.clone());
+        }
         let stored = self.reader.stored_hashes();
         let stored_hashes = (stored.md5.is_some() || stored.sha1.is_some()).then(|| StoredHashes {
             md5: stored.md5.map(|h| hex(&h)),
@@ -328,6 +393,25 @@ impl BlockSource for EwfImage {
             return Ok(0);
         }
         self.check_chunks(offset, buf.len())?;
+        let EwfImage { reader, display, ewf2, .. } = &mut *self;
+        if let Some((set, files)) = ewf2 {
+            // The crate checks no stored chunk's Adler-32: each one this read touches is
+            // checked here once, as the crate decodes it.
+            let chunk_size = reader.chunk_size().max(1);
+            let last = offset.saturating_add(buf.len().max(1) as u64 - 1).min(reader.total_size().saturating_sub(1));
+            set.check_stored_chunks(files, offset / chunk_size..=last / chunk_size, |number, len| {
+                let mut bytes = vec![0u8; len];
+                let start = number.saturating_mul(chunk_size);
+                let read = reader.read_at(&mut bytes, start).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{display}: EWF chunk at byte {start} unreadable: {e} (damaged or truncated segment)"),
+                    )
+                })?;
+                bytes.truncate(read);
+                Ok(bytes)
+            })?;
+        }
         self.reader.read_at(buf, offset).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,

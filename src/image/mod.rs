@@ -15,6 +15,7 @@
 
 pub mod container;
 pub mod ewf;
+pub mod ewf2;
 pub mod facts;
 pub mod kept;
 pub mod machine;
