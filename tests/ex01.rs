@@ -148,6 +148,15 @@ fn missing_truncated_and_damaged_ex01_are_clear_errors() {
     assert!(said.contains("header.Ex01") && said.contains("sector table header"), "{said}");
     let said = damaged("entries.Ex01", table.data + 32 + 16 + 8);
     assert!(said.contains("entries.Ex01") && said.contains("sector table entries"), "{said}");
+    // A chunk past the end of the file, its table's checksum made right again.
+    let mut bytes = whole.clone();
+    let entries = table.data + 32;
+    bytes[entries + 7] = 0x40;
+    let count = u32::from_le_bytes(bytes[table.data + 8..table.data + 12].try_into().unwrap()) as usize;
+    let checksum = ewf2_writer::adler32(&bytes[entries..entries + count * 16]);
+    bytes[entries + count * 16..entries + count * 16 + 4].copy_from_slice(&checksum.to_le_bytes());
+    let said = trouble(&write(dir.path(), "far.Ex01", &bytes));
+    assert!(said.contains("far.Ex01") && said.contains("lies past the end of the file"), "{said}");
     let said = damaged("casedata.Ex01", case.data + 2);
     assert!(said.contains("casedata.Ex01"), "{said}");
 

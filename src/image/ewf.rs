@@ -399,7 +399,7 @@ impl BlockSource for EwfImage {
             // checked here once, as the crate decodes it.
             let chunk_size = reader.chunk_size().max(1);
             let last = offset.saturating_add(buf.len().max(1) as u64 - 1).min(reader.total_size().saturating_sub(1));
-            set.check_stored_chunks(files, offset / chunk_size..=last / chunk_size, |number, len| {
+            set.check_stored_chunks(files, chunk_size, offset / chunk_size..=last / chunk_size, |number, len| {
                 let mut bytes = vec![0u8; len];
                 let start = number.saturating_mul(chunk_size);
                 let read = reader.read_at(&mut bytes, start).map_err(|e| {

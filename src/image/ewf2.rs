@@ -39,6 +39,7 @@ const DONE: u32 = 0x0f;
 /// Chunk data flags of a sector table entry.
 const COMPRESSED: u32 = 0x1;
 const CHECKSUMED: u32 = 0x2;
+const PATTERN_FILL: u32 = 0x4;
 
 /// EnCase limits a text value to 3000 characters; a serialized object of a few dozen values
 /// stays far below these bounds.
@@ -309,23 +310,39 @@ impl Ewf2Set {
         if adler32(entries) != le_u32(checksum, 0) {
             return Err(invalid(path, format!("the sector table entries at byte {} fail their checksum", at + 32)));
         }
+        let file_len = file.metadata()?.len();
         for (number, entry) in entries.chunks_exact(16).enumerate() {
             let flags = le_u32(entry, 12);
             let size = u64::from(le_u32(entry, 8));
+            let chunk = first + number as u64;
+            if flags & COMPRESSED != 0 && flags & PATTERN_FILL != 0 {
+                // EnCase does not write them (the specification says so); the crate would
+                // inflate an empty chunk instead of repeating the pattern.
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!(
+                        "{}: Ex01 chunk {chunk} is a pattern fill, which the `ewf` crate cannot read; convert the set with `ewfexport -f raw` and scan the raw image",
+                        path.display()
+                    ),
+                ));
+            }
+            // Every chunk inside its segment file: the crate allocates a chunk's stored size
+            // before it reads it.
+            let offset = le_u64(entry, 0);
+            if offset.checked_add(size).is_none_or(|end| end > file_len) {
+                return Err(invalid(
+                    path,
+                    format!("chunk {chunk} ({size} bytes at byte {offset}) lies past the end of the file (truncated?)"),
+                ));
+            }
             if flags & COMPRESSED == 0 && flags & CHECKSUMED != 0 {
                 let Some(len) = size.checked_sub(4) else {
                     return Err(invalid(
                         path,
-                        format!(
-                            "stored chunk {} is {size} bytes, without room for its checksum",
-                            first + number as u64
-                        ),
+                        format!("stored chunk {chunk} is {size} bytes, without room for its checksum"),
                     ));
                 };
-                self.stored.insert(
-                    first + number as u64,
-                    StoredChunk { segment, offset: le_u64(entry, 0), len, checked: false },
-                );
+                self.stored.insert(chunk, StoredChunk { segment, offset, len, checked: false });
             }
         }
         self.chunks += count;
@@ -337,6 +354,7 @@ impl Ewf2Set {
     pub fn check_stored_chunks(
         &mut self,
         files: &[File],
+        chunk_size: u64,
         chunks: std::ops::RangeInclusive<u64>,
         mut chunk: impl FnMut(u64, usize) -> io::Result<Vec<u8>>,
     ) -> io::Result<()> {
@@ -346,6 +364,9 @@ impl Ewf2Set {
             let (Some(file), Some(path)) = (files.get(stored.segment), self.paths.get(stored.segment)) else {
                 continue;
             };
+            if stored.len > chunk_size {
+                return Err(invalid(path, format!("stored chunk {number} is {} bytes, more than a chunk", stored.len)));
+            }
             let checksum = stored
                 .offset
                 .checked_add(stored.len)
