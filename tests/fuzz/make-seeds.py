@@ -10,7 +10,9 @@ order up to a budget, then those of its last bytes (a VHD footer, a streamOptimi
 directory and footer, an E01's table and done sections), then a record that gives the file its
 length. The partition and archive seeds are built here (MBR with an EBR chain, GPT with its
 backup, ZIP with stored, deflated, streamed and ZIP64 members, tar with PAX and GNU long names).
-Only the Python standard library is needed.
+No Ex01 fixture exists (nothing here writes one), so the Ex01 seed,
+corpus/ewf/ex01-damaged-from-fuzzing, is an input the fuzzers made (a copy of the one in
+tests/fuzz/regressions/), not made here. Only the Python standard library is needed.
 """
 
 import gzip
