@@ -113,6 +113,15 @@ fn ex01_container_facts_come_from_its_case_data_and_hash_sections() {
         serde_json::json!({"md5": hex(&image.md5), "sha1": hex(&image.sha1), "verified": false})
     );
     assert!(container["notes"].to_string().contains("did not verify"), "{container}");
+
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
+        .args(["scan".as_ref(), paths[0].as_os_str()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains(&format!("container: Ex01 {}", paths[0].display())), "{stdout}");
+    assert!(stdout.contains(&format!("case number {}", case.case_number)), "{stdout}");
+    assert!(stdout.contains(&hex(&image.md5)) && stdout.contains(&hex(&image.sha1)), "{stdout}");
 }
 
 #[test]
