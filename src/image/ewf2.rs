@@ -21,6 +21,7 @@
 //! caller refuses a set whose geometry the crate reads differently. While reading, each stored
 //! (uncompressed) chunk a lookup touches is checked once against its Adler-32.
 
+use crate::image::bytes::{le_u32, le_u64};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
@@ -60,16 +61,6 @@ fn read_at(file: &File, path: &Path, at: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut bytes = vec![0u8; usize::try_from(len).map_err(|_| invalid(path, format!("{len} bytes at byte {at}")))?];
     file.read_exact_at(&mut bytes, at).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     Ok(bytes)
-}
-
-fn le_u32(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-}
-
-fn le_u64(bytes: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(b)
 }
 
 fn adler32(bytes: &[u8]) -> u32 {

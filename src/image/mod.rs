@@ -13,6 +13,7 @@
 //! place ([`ewf`], [`vhdx`], [`vmdk`], [`vhd`], [`qcow2`]); VDI is refused with the
 //! command that converts them.
 
+mod bytes;
 pub mod container;
 pub mod ewf;
 pub mod ewf2;

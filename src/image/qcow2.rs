@@ -34,6 +34,7 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use crate::image::bytes::{be_u32, be_u64};
 use crate::source::BlockSource;
 
 const MAGIC: &[u8; 4] = b"QFI\xfb";
@@ -79,18 +80,6 @@ const EXTENSION_END: u32 = 0;
 const EXTENSION_BACKING_FORMAT: u32 = 0xe279_2aca;
 const EXTENSION_FEATURE_NAMES: u32 = 0x6803_f857;
 const EXTENSION_DATA_FILE: u32 = 0x4441_5441;
-
-fn be_u32(bytes: &[u8], at: usize) -> u32 {
-    let mut field = [0u8; 4];
-    field.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_be_bytes(field)
-}
-
-fn be_u64(bytes: &[u8], at: usize) -> u64 {
-    let mut field = [0u8; 8];
-    field.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_be_bytes(field)
-}
 
 fn damaged(display: &str, what: impl std::fmt::Display) -> io::Error {
     io::Error::new(

@@ -29,6 +29,7 @@
 use std::collections::HashMap;
 use std::io;
 
+use crate::image::bytes::{be_u32, be_u64};
 use crate::source::BlockSource;
 
 const FOOTER_SIZE: u64 = 512;
@@ -111,18 +112,6 @@ impl Footer {
             ..Default::default()
         }
     }
-}
-
-fn be_u32(bytes: &[u8], at: usize) -> u32 {
-    let mut field = [0u8; 4];
-    field.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_be_bytes(field)
-}
-
-fn be_u64(bytes: &[u8], at: usize) -> u64 {
-    let mut field = [0u8; 8];
-    field.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_be_bytes(field)
 }
 
 /// One's complement of the sum of every byte outside the 4-byte checksum field at `field`.

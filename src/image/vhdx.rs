@@ -29,6 +29,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
+use crate::image::bytes::{array, le_u16, le_u32, le_u64};
 use crate::image::facts::{guid_text, ContainerFacts, ContainerLogReplay};
 use crate::source::BlockSource;
 
@@ -97,23 +98,6 @@ fn checksum(bytes: &[u8]) -> u32 {
     digest.finalize()
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut field = [0u8; 8];
-    field.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(field)
-}
-fn guid_at(b: &[u8], at: usize) -> [u8; 16] {
-    let mut field = [0u8; 16];
-    field.copy_from_slice(&b[at..at + 16]);
-    field
-}
-
 /// UTF-16LE as text (lossy: these are labels for the report, not paths to open).
 fn utf16(bytes: &[u8]) -> String {
     let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
@@ -180,8 +164,8 @@ fn region_table(backing: &Backing, display: &str, at: u64) -> io::Result<Option<
     let mut table = vec![0u8; REGION_TABLE_LEN];
     backing.read_exact_at(display, at, &mut table, "region table")?;
     let valid = &table[..4] == b"regi"
-        && checksum(&table) == u32_at(&table, 4)
-        && u32_at(&table, 8) as usize <= MAX_TABLE_ENTRIES;
+        && checksum(&table) == le_u32(&table, 4)
+        && le_u32(&table, 8) as usize <= MAX_TABLE_ENTRIES;
     Ok(valid.then_some(table))
 }
 
@@ -202,12 +186,12 @@ fn regions(backing: &Backing, display: &str) -> io::Result<(Region, Region)> {
         ));
     };
     let (mut bat, mut metadata) = (None, None);
-    for n in 0..u32_at(&table, 8) as usize {
+    for n in 0..le_u32(&table, 8) as usize {
         let entry = &table[16 + 32 * n..48 + 32 * n];
         let entry_at = table_at + 16 + 32 * n as u64;
-        let id = guid_at(entry, 0);
-        let region = Region { offset: u64_at(entry, 16), len: u64::from(u32_at(entry, 24)) };
-        let required = u32_at(entry, 28) & 1 != 0;
+        let id = array::<16>(entry, 0);
+        let region = Region { offset: le_u64(entry, 16), len: u64::from(le_u32(entry, 24)) };
+        let required = le_u32(entry, 28) & 1 != 0;
         let slot = match id {
             BAT_REGION => &mut bat,
             METADATA_REGION => &mut metadata,
@@ -276,7 +260,7 @@ fn metadata_items(backing: &Backing, display: &str, metadata: Region) -> io::Res
     if &header[..8] != b"metadata" {
         return Err(damaged(display, format!("no metadata table signature at byte {}", metadata.offset)));
     }
-    let count = u16_at(&header, 10) as usize;
+    let count = le_u16(&header, 10) as usize;
     if count > MAX_TABLE_ENTRIES {
         return Err(damaged(display, format!("the metadata table has {count} entries (at most 2047)")));
     }
@@ -285,9 +269,9 @@ fn metadata_items(backing: &Backing, display: &str, metadata: Region) -> io::Res
     let mut items = Vec::new();
     for (n, entry) in entries.chunks_exact(32).enumerate() {
         let entry_at = metadata.offset + 32 + 32 * n as u64;
-        let id = guid_at(entry, 0);
-        let item = Item { offset: u32_at(entry, 16), len: u32_at(entry, 20) };
-        let flags = u32_at(entry, 24);
+        let id = array::<16>(entry, 0);
+        let item = Item { offset: le_u32(entry, 16), len: le_u32(entry, 20) };
+        let flags = le_u32(entry, 24);
         let (is_user, required) = (flags & 1 != 0, flags & 4 != 0);
         if is_user || !KNOWN_ITEMS.contains(&id) {
             if required {
@@ -358,7 +342,7 @@ fn parent_locator(backing: &Backing, display: &str, metadata: Region, items: &[(
     let (_, item) = items.iter().find(|(known, _)| *known == PARENT_LOCATOR)?;
     let len = item.len.min(MAX_PARENT_LOCATOR);
     let item = item_bytes(backing, display, metadata, items, PARENT_LOCATOR, len, "Parent Locator").ok()??;
-    let pairs = u16_at(item.get(..20)?, 18) as usize;
+    let pairs = le_u16(item.get(..20)?, 18) as usize;
     let text = |at: u32, len: u16| -> Option<String> {
         Some(utf16(item.get(at as usize..(at as usize).checked_add(len as usize)?)?))
     };
@@ -366,8 +350,8 @@ fn parent_locator(backing: &Backing, display: &str, metadata: Region, items: &[(
     for n in 0..pairs.min(64) {
         let at = 20 + 12 * n;
         let entry = item.get(at..at + 12)?;
-        let key = text(u32_at(entry, 0), u16_at(entry, 8))?;
-        let value = text(u32_at(entry, 4), u16_at(entry, 10))?;
+        let key = text(le_u32(entry, 0), le_u16(entry, 8))?;
+        let value = text(le_u32(entry, 4), le_u16(entry, 10))?;
         if key != "parent_linkage" && key != "parent_linkage2" {
             found.push(format!("{key} \"{value}\""));
         }
@@ -444,7 +428,7 @@ impl VhdxImage {
         let item = |id, len, name| item_bytes(&backing, &display, metadata, &items, id, len, name);
         let missing = |name: &str| damaged(&display, format!("the metadata table has no {name} item"));
         let parameters = item(FILE_PARAMETERS, 8, "File Parameters")?.ok_or_else(|| missing("File Parameters"))?;
-        let (block_size, flags) = (u32_at(&parameters, 0), u32_at(&parameters, 4));
+        let (block_size, flags) = (le_u32(&parameters, 0), le_u32(&parameters, 4));
         let (leave_allocated, has_parent) = (flags & 1 != 0, flags & 2 != 0);
         facts.disk_type = Some(
             if has_parent {
@@ -457,7 +441,7 @@ impl VhdxImage {
             .to_string(),
         );
         if let Some(id) = item(VIRTUAL_DISK_ID, 16, "Page 83 Data")? {
-            facts.disk_identifier = Some(guid_text(&guid_at(&id, 0)));
+            facts.disk_identifier = Some(guid_text(&array::<16>(&id, 0)));
         }
         if has_parent {
             let parent = parent_locator(&backing, &display, metadata, &items).map_or_else(
@@ -474,12 +458,12 @@ impl VhdxImage {
             ));
         }
         let disk_size =
-            u64_at(&item(VIRTUAL_DISK_SIZE, 8, "Virtual Disk Size")?.ok_or_else(|| missing("Virtual Disk Size"))?, 0);
-        let logical = u32_at(
+            le_u64(&item(VIRTUAL_DISK_SIZE, 8, "Virtual Disk Size")?.ok_or_else(|| missing("Virtual Disk Size"))?, 0);
+        let logical = le_u32(
             &item(LOGICAL_SECTOR_SIZE, 4, "Logical Sector Size")?.ok_or_else(|| missing("Logical Sector Size"))?,
             0,
         );
-        let physical = item(PHYSICAL_SECTOR_SIZE, 4, "Physical Sector Size")?.map(|b| u32_at(&b, 0));
+        let physical = item(PHYSICAL_SECTOR_SIZE, 4, "Physical Sector Size")?.map(|b| le_u32(&b, 0));
         if !block_size.is_power_of_two() || !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size) {
             return Err(damaged(&display, format!("block size {block_size} (a power of two from 1 MiB to 256 MiB)")));
         }
@@ -543,7 +527,7 @@ impl VhdxImage {
             let page_len = BAT_PAGE.min(self.bat.offset + self.bat.len - page_start);
             let mut bytes = vec![0u8; page_len as usize];
             self.backing.read_exact_at(&self.display, page_start, &mut bytes, "BAT page")?;
-            let entries = bytes.chunks_exact(8).map(|word| u64_at(word, 0)).collect();
+            let entries = bytes.chunks_exact(8).map(|word| le_u64(word, 0)).collect();
             self.pages.insert(0, (page_start, entries));
             self.pages.truncate(BAT_CACHE);
         }

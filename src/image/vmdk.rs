@@ -35,6 +35,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 
+use crate::image::bytes::{le_u32, le_u64};
 use crate::source::BlockSource;
 
 const SECTOR: u64 = 512;
@@ -65,18 +66,6 @@ const COMPRESS_DEFLATE: u16 = 1;
 
 fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
-}
-
-fn le_u32(bytes: &[u8], at: usize) -> u32 {
-    let mut word = [0u8; 4];
-    word.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(word)
-}
-
-fn le_u64(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(word)
 }
 
 /// The fields of a sparse extent header (VMDK 1.1 §"Hosted Sparse Extent Header").
