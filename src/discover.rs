@@ -13,7 +13,7 @@ use walkdir::WalkDir;
 
 use crate::archive::{self, ArchiveFormat, ArchiveTree};
 use crate::image::machine::{has_image_extension, looks_like_image, read_head, volume_name};
-use crate::image::source::is_later_segment;
+use crate::image::source::{segment_role, SegmentRole};
 use crate::image::vmdk;
 use crate::image::{ImageSpec, ImageVolume};
 use crate::input::{non_regular_kind, not_regular_reason};
@@ -479,8 +479,19 @@ fn archive_format(path: &Path) -> Option<ArchiveFormat> {
 }
 
 fn held_evidence(path: &Path, size: u64) -> Held {
-    if is_later_segment(path) || crate::image::ewf::is_later_segment(path) {
-        return Held::Nothing;
+    for role in [segment_role(path), crate::image::ewf::segment_role(path)] {
+        match role {
+            // Read through its first segment, and listed among that machine's inputs.
+            SegmentRole::InSetOf(_) => return Held::Nothing,
+            SegmentRole::Unreached(first) => {
+                return Held::NotRead(format!(
+                    "named as a segment of the image set of {}, which ends before it (a segment between them is \
+                     missing): not read; put the missing segment beside it",
+                    first.display()
+                ))
+            }
+            SegmentRole::NotSegment => {}
+        }
     }
     match vmdk::set_role(path) {
         // Read through its descriptor, and listed among that machine's inputs.

@@ -972,3 +972,37 @@ fn vhdx_unknown_required_metadata_item_or_region_is_refused() {
     let message = open(&disk, "required-region.vhdx").unwrap_err();
     assert!(message.contains(&format!("a region this reader does not know ({text}")), "{message}");
 }
+
+/// A file beside an image set is a segment of it only when the set reaches it: `case.vhd`
+/// and `case.zip` beside `case.E01` fit the pattern of EWF segments past the hundredth
+/// (`.EAA` … `.ZZZ`) and were once taken for segments and dropped without a word; a
+/// numbered segment after a missing one (`disk.004` when `disk.003` is missing, `case.E04`
+/// when `case.E03` is) is listed as not read, never dropped.
+#[test]
+fn files_beside_an_image_set_are_segments_only_when_the_set_reaches_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "case.E01", &fixture("containers", "windows.E01"));
+    write(dir.path(), "case.vhd", &fixture("containers", "windows.vhd"));
+    write(dir.path(), "case.E04", b"EVF\x09\x0d\x0a\xff\x00 a stray later segment");
+    let raw = fixture("images", "windows.ntfs");
+    write(dir.path(), "disk.001", &raw[..raw.len() / 2]);
+    write(dir.path(), "disk.002", &raw[raw.len() / 2..]);
+    write(dir.path(), "disk.004", b"not reached");
+    let discovery = discover(&[dir.path().to_path_buf()]);
+    let mut labels: Vec<&str> = discovery.machines.iter().map(|m| m.label.as_str()).collect();
+    labels.sort();
+    assert_eq!(labels, ["case.E01 [volume]", "case.vhd [volume]", "disk.001 [volume]"], "{discovery:#?}");
+    for (stray, first) in [("case.E04", "case.E01"), ("disk.004", "disk.001")] {
+        assert!(
+            discovery.ignored.iter().any(|i| i.path.ends_with(stray)
+                && i.reason.contains(&format!("segment of the image set of {}", dir.path().join(first).display()))),
+            "{stray}: {:#?}",
+            discovery.ignored
+        );
+    }
+    let healthy = outcome(&scan_one(&write(dir.path(), "alone.ntfs", &raw)).1[0]);
+    for machine in &discovery.machines {
+        let report = rebootscan::scan::scan_machine(machine, &rebootscan::scan::ScanOptions::default());
+        assert_eq!(outcome(&report), healthy, "{}", machine.label);
+    }
+}

@@ -76,34 +76,50 @@ pub fn segments(path: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// True for `x.E02`, `x.EAA`… when the first segment `x.E01` exists: read as part of it.
-pub fn is_later_segment(path: &Path) -> bool {
-    let Some(extension) = path.extension().and_then(|e| e.to_str()) else { return false };
+/// How a file named like a later EWF segment (`x.E02`, `x.EAA`, `x.Ex02`, `x.L02`…) stands
+/// to the set beside it. A file is a member only when the set, read from its first segment
+/// as long as the next one exists, reaches it: a name alone decides nothing (`x.vhd` and
+/// `x.zip` beside `x.E01` fit the `x.E..`–`x.Z..` pattern of segments past the hundredth).
+pub fn segment_role(path: &Path) -> crate::image::source::SegmentRole {
+    use crate::image::source::SegmentRole;
+    let Some(extension) = path.extension().and_then(|e| e.to_str()) else { return SegmentRole::NotSegment };
     if is_first_segment_extension(extension) {
-        return false;
+        return SegmentRole::NotSegment;
     }
     let lower = extension.to_ascii_lowercase();
     let bytes = lower.as_bytes();
-    let candidates: Vec<String> = match bytes {
+    // Numbered segments (E02–E99, Ex02–Ex99) are segments by their name alone; lettered
+    // ones (EAA…) only when the set reaches them, since other extensions share the pattern.
+    let (candidates, numbered): (Vec<String>, bool) = match bytes {
         [b'e' | b'l' | b's', rest @ ..] if rest.len() == 2 && rest.iter().all(u8::is_ascii_digit) => {
-            vec![format!("{}01", bytes[0] as char)]
+            (vec![format!("{}01", bytes[0] as char)], true)
         }
         [b'e' | b'l', b'x', rest @ ..] if rest.len() == 2 && rest.iter().all(u8::is_ascii_digit) => {
-            vec![format!("{}x01", bytes[0] as char)]
+            (vec![format!("{}x01", bytes[0] as char)], true)
         }
         [first, rest @ ..]
             if rest.len() == 2 && rest.iter().all(u8::is_ascii_lowercase) && (b'e'..=b'z').contains(first) =>
         {
-            vec!["e01".to_string(), "l01".to_string(), "s01".to_string()]
+            (vec!["e01".to_string(), "l01".to_string(), "s01".to_string()], false)
         }
-        _ => return false,
+        _ => return SegmentRole::NotSegment,
     };
-    candidates.iter().any(|first| {
-        path.with_extension(first).is_file() || path.with_extension(first.to_ascii_uppercase()).is_file() || {
+    let firsts: Vec<PathBuf> = candidates
+        .iter()
+        .flat_map(|first| {
             let mixed = format!("{}{}", first[..1].to_ascii_uppercase(), &first[1..]);
-            path.with_extension(mixed).is_file()
-        }
-    })
+            [first.clone(), first.to_ascii_uppercase(), mixed]
+        })
+        .map(|first| path.with_extension(first))
+        .filter(|first| first.is_file())
+        .collect();
+    if let Some(first) = firsts.iter().find(|first| segments(first).iter().any(|segment| segment == path)) {
+        return SegmentRole::InSetOf(first.clone());
+    }
+    match firsts.into_iter().next() {
+        Some(first) if numbered => SegmentRole::Unreached(first),
+        _ => SegmentRole::NotSegment,
+    }
 }
 
 /// An EWF v1 segment ends with a `next` section when another segment follows and with
@@ -456,10 +472,21 @@ mod tests {
         for name in ["a.E01", "a.E02", "a.EAA", "b.E02"] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
         }
-        assert!(is_later_segment(&dir.path().join("a.E02")));
-        assert!(is_later_segment(&dir.path().join("a.EAA")));
-        assert!(!is_later_segment(&dir.path().join("a.E01")));
-        assert!(!is_later_segment(&dir.path().join("b.E02")), "no b.E01");
-        assert_eq!(segments(&dir.path().join("a.E01")).len(), 2, "a.EAA only after a.E99");
+        for name in ["a.E04", "a.vhd", "a.zip"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        use crate::image::source::SegmentRole;
+        let first = dir.path().join("a.E01");
+        assert_eq!(segment_role(&dir.path().join("a.E02")), SegmentRole::InSetOf(first.clone()));
+        assert_eq!(segments(&first).len(), 2, "a.EAA only after a.E99");
+        assert_eq!(
+            segment_role(&dir.path().join("a.E04")),
+            SegmentRole::Unreached(first.clone()),
+            "after a missing a.E03"
+        );
+        for other in ["a.EAA", "a.vhd", "a.zip", "a.E01"] {
+            assert_eq!(segment_role(&dir.path().join(other)), SegmentRole::NotSegment, "{other}");
+        }
+        assert_eq!(segment_role(&dir.path().join("b.E02")), SegmentRole::NotSegment, "no b.E01");
     }
 }

@@ -73,12 +73,32 @@ pub fn split_segments(path: &Path) -> Option<Vec<PathBuf>> {
     Some(segments)
 }
 
-/// True for the second and later segments of a split set (`x.002` when `x.001` exists):
-/// they are read as part of the first one.
-pub fn is_later_segment(path: &Path) -> bool {
-    match segment_number(path) {
-        Some((number, width)) if number >= 2 => path.with_extension(format!("{:0width$}", 1)).is_file(),
-        _ => false,
+/// How a file named like a later segment of a split raw set stands to that set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentRole {
+    /// Not named like a later segment, or no first segment beside it.
+    NotSegment,
+    /// Read as part of the set whose first segment this is.
+    InSetOf(PathBuf),
+    /// Named like a segment of the set whose first segment this is, but the set, read from
+    /// its first segment as long as the next one exists, does not reach it (one before it is
+    /// missing): not read, and said.
+    Unreached(PathBuf),
+}
+
+/// The role of `x.002`, `x.004`… beside `x.001`: a member only if the set read from `x.001`
+/// reaches it, so that nothing past a missing segment is dropped without a word.
+pub fn segment_role(path: &Path) -> SegmentRole {
+    let Some((number, width)) = segment_number(path) else { return SegmentRole::NotSegment };
+    let first = path.with_extension(format!("{:0width$}", 1));
+    if number < 2 || !first.is_file() {
+        return SegmentRole::NotSegment;
+    }
+    let reached = split_segments(&first).is_some_and(|set| set.iter().any(|segment| segment == path));
+    if reached {
+        SegmentRole::InSetOf(first)
+    } else {
+        SegmentRole::Unreached(first)
     }
 }
 
@@ -403,8 +423,9 @@ mod tests {
         std::fs::write(dir.path().join("disk.004"), b"not part of the set").unwrap();
         let spec = ImageSpec::for_path(&first);
         assert_eq!(spec.segments.len(), 2);
-        assert!(is_later_segment(&dir.path().join("disk.002")));
-        assert!(!is_later_segment(&first));
+        assert_eq!(segment_role(&dir.path().join("disk.002")), SegmentRole::InSetOf(first.clone()));
+        assert_eq!(segment_role(&dir.path().join("disk.004")), SegmentRole::Unreached(first.clone()));
+        assert_eq!(segment_role(&first), SegmentRole::NotSegment);
         let mut image = ImageFile::open(&spec).unwrap();
         assert_eq!(image.len(), 7);
         let mut across = [0u8; 7];
