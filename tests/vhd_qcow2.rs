@@ -85,6 +85,11 @@ fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
 /// `base-disk.vhd`: the parent name in the dynamic header, and two parent locators (Windows
 /// relative and absolute paths, UTF-16LE) in two sectors put before the footer.
 fn differencing_vhd() -> Vec<u8> {
+    differencing_vhd_of("base-disk.vhd")
+}
+
+/// [`differencing_vhd`] with another parent name in the dynamic header.
+fn differencing_vhd_of(parent: &str) -> Vec<u8> {
     let mut image = fixture("containers", "windows.vhd");
     let footer_at = image.len() - 512;
     let mut footer = image[footer_at..].to_vec();
@@ -93,7 +98,7 @@ fn differencing_vhd() -> Vec<u8> {
     let header_at = u64::from_be_bytes(footer[16..24].try_into().unwrap()) as usize;
     let (relative, absolute) = (utf16(".\\base-disk.vhd", false), utf16("D:\\Hyper-V\\base-disk.vhd", false));
     let mut header = image[header_at..header_at + 1024].to_vec();
-    let name = utf16("base-disk.vhd", true);
+    let name = utf16(parent, true);
     header[64..64 + name.len()].copy_from_slice(&name);
     for (slot, (code, path, at)) in
         [(b"W2ru", &relative, footer_at), (b"W2ku", &absolute, footer_at + 512)].into_iter().enumerate()
@@ -144,6 +149,22 @@ fn differencing_vhd_names_its_parent_and_what_to_do() {
     assert!(lines[0].contains("differencing VHD") && lines[0].contains("parent \"base-disk.vhd\""), "{stderr}");
     assert!(lines.last().unwrap().starts_with("rebootscan: error: no machine to scan"), "{stderr}");
     assert!(output.stdout.is_empty(), "no report for nothing scanned");
+}
+
+/// A parent name is shown as the header holds it: the library keeps it exact (a control
+/// character included, not replaced), and the command line escapes the control character
+/// where it prints it, as for every string from the evidence.
+#[test]
+fn differencing_vhd_parent_name_is_shown_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "child.vhd", &differencing_vhd_of("base\u{1b}[2J-disk.vhd"));
+    let (discovery, _) = scan_one(&path);
+    let reason = skipped_reason(&discovery, "child.vhd");
+    assert!(reason.contains("parent \"base\u{1b}[2J-disk.vhd\""), "{reason:?}");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan")).arg("scan").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(r#"parent "base\x{1b}[2J-disk.vhd""#), "{stderr}");
+    assert!(!stderr.contains('\u{1b}') && !stderr.contains('\u{fffd}'), "{stderr}");
 }
 
 #[test]

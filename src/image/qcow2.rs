@@ -92,9 +92,11 @@ fn refused(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, message)
 }
 
-/// Text from the image, safe to show: control characters replaced.
+/// A name from the image as written (a byte that is not UTF-8 as `%XX`, see
+/// [`crate::source::name_text`]); control characters are escaped where it is shown, as for
+/// every string from the evidence.
 fn printable(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+    crate::source::name_text(bytes).0
 }
 
 /// Reads exactly `buf.len()` bytes at `offset` of the file, or says that the file ends first.

@@ -285,11 +285,6 @@ fn read_dynamic_header<S: BlockSource>(file: &mut S, display: &str, footer: &Foo
     Ok(header)
 }
 
-/// Text from a VHD, safe to show: control characters replaced.
-fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
-}
-
 fn utf16(bytes: &[u8], big_endian: bool) -> String {
     let units = bytes.chunks_exact(2).map(|pair| {
         if big_endian {
@@ -298,10 +293,9 @@ fn utf16(bytes: &[u8], big_endian: bool) -> String {
             u16::from_le_bytes([pair[0], pair[1]])
         }
     });
-    let text: String = char::decode_utf16(units.take_while(|&unit| unit != 0))
-        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect();
-    printable(&text)
+    // As written: control characters are escaped where the text is shown, as for every
+    // string from the evidence.
+    char::decode_utf16(units.take_while(|&unit| unit != 0)).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).collect()
 }
 
 /// What a differencing disk says of its parent: the name in the header, then the paths of the
