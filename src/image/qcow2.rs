@@ -34,7 +34,7 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::image::bytes::{be_u32, be_u64};
+use crate::image::bytes::{be_u32, be_u64, read_structure};
 use crate::source::BlockSource;
 
 const MAGIC: &[u8; 4] = b"QFI\xfb";
@@ -99,7 +99,7 @@ fn printable(bytes: &[u8]) -> String {
     crate::source::name_text(bytes).0
 }
 
-/// Reads exactly `buf.len()` bytes at `offset` of the file, or says that the file ends first.
+/// [`read_structure`], with this format's error.
 fn read_file_exact<S: BlockSource>(
     file: &mut S,
     display: &str,
@@ -107,18 +107,7 @@ fn read_file_exact<S: BlockSource>(
     buf: &mut [u8],
     what: &str,
 ) -> io::Result<()> {
-    let end = offset.checked_add(buf.len() as u64);
-    if end.is_none_or(|end| end > file.len()) {
-        return Err(damaged(
-            display,
-            format!(
-                "the {what} at byte {offset} ({} bytes) goes past the end of the file ({} bytes)",
-                buf.len(),
-                file.len()
-            ),
-        ));
-    }
-    file.read_exact_at(offset, buf).map_err(|e| io::Error::new(e.kind(), format!("{display}: {e}")))
+    read_structure(file, display, offset, buf, what, |why| damaged(display, why))
 }
 
 /// How compressed clusters are compressed (header byte 104, version 3).

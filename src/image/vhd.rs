@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::io;
 
-use crate::image::bytes::{be_u32, be_u64};
+use crate::image::bytes::{be_u32, be_u64, read_structure};
 use crate::source::BlockSource;
 
 const FOOTER_SIZE: u64 = 512;
@@ -180,7 +180,7 @@ fn invalid(display: &str, what: impl std::fmt::Display) -> io::Error {
     )
 }
 
-/// Reads exactly `buf.len()` bytes at `offset` of the file, or says that the file ends first.
+/// [`read_structure`], with this format's error.
 fn read_file_exact<S: BlockSource>(
     file: &mut S,
     display: &str,
@@ -188,14 +188,7 @@ fn read_file_exact<S: BlockSource>(
     buf: &mut [u8],
     what: &str,
 ) -> io::Result<()> {
-    let end = offset.checked_add(buf.len() as u64);
-    if end.is_none_or(|end| end > file.len()) {
-        return Err(invalid(
-            display,
-            format!("the {what} at byte {offset} goes past the end of the file ({} bytes)", file.len()),
-        ));
-    }
-    file.read_exact_at(offset, buf).map_err(|e| io::Error::new(e.kind(), format!("{display}: {e}")))
+    read_structure(file, display, offset, buf, what, |why| invalid(display, why))
 }
 
 /// The footer a VHD is read by: the one at the end, or the copy at byte 0 of a dynamic or
