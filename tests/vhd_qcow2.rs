@@ -267,27 +267,29 @@ fn vhd_mutations_never_pass_for_evidence() {
     assert!(count > 150, "{count}");
 }
 
+/// `rebootscan scan --format json PATH`: exit status, the JSON document, stderr.
+fn scan_json(path: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
+        .args(["scan", "--format", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    (output.status.code(), document, String::from_utf8_lossy(&output.stderr).to_string())
+}
+
 /// From the command line: a VHD alone, and VHDs in a scanned folder.
 #[test]
 fn vhd_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let vhd = write(dir.path(), "windows.vhd", &fixture("containers", "windows.vhd"));
-    let run = |path: &Path| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
-            .args(["scan", "--format", "json"])
-            .arg(path)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        let document: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-        (output.status.code(), document, String::from_utf8_lossy(&output.stderr).to_string())
-    };
-    let (code, document, stderr) = run(&vhd);
+    let (code, document, stderr) = scan_json(&vhd);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(document["machines"][0]["verdict"], "pending", "{document}");
     write(dir.path(), "dirty-fixed.vhd", &fixture("containers", "dirty-fixed.vhd"));
     write(dir.path(), "child.vhd", &differencing_vhd());
-    let (code, document, stderr) = run(dir.path());
+    let (code, document, stderr) = scan_json(dir.path());
     let machines = document["machines"].as_array().unwrap();
     assert_eq!(machines.len(), 2, "{document}");
     assert!(machines.iter().all(|m| m["verdict"] == "pending"), "{document}");
@@ -559,23 +561,13 @@ fn qcow2_mutations_never_pass_for_evidence() {
 fn qcow2_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let image = write(dir.path(), "windows.qcow2", &fixture("containers", "windows.qcow2"));
-    let run = |path: &Path| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_rebootscan"))
-            .args(["scan", "--format", "json"])
-            .arg(path)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        let document: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
-        (output.status.code(), document, String::from_utf8_lossy(&output.stderr).to_string())
-    };
-    let (code, document, stderr) = run(&image);
+    let (code, document, stderr) = scan_json(&image);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(document["machines"][0]["verdict"], "pending", "{document}");
     write(dir.path(), "dirty-compressed.qcow2", &fixture("containers", "dirty-compressed.qcow2"));
     write(dir.path(), "old.qcow", &fixture("containers", "windows-v2.qcow2"));
     write(dir.path(), "overlay.qcow2", &fixture("containers", "overlay.qcow2"));
-    let (code, document, stderr) = run(dir.path());
+    let (code, document, stderr) = scan_json(dir.path());
     let machines = document["machines"].as_array().unwrap();
     assert_eq!(machines.len(), 3, "{document}");
     assert!(machines.iter().all(|m| m["verdict"] == "pending"), "{document}");
